@@ -1,0 +1,27 @@
+.DEFAULT_GOAL := help
+PY ?= python3
+
+help: ## list the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: ## install the indexer with its test tools (editable)
+	$(PY) -m pip install -e '.[test]'
+
+test: ## run the test suite (real PostgreSQL; see README)
+	$(PY) -m pytest
+
+lint: ## ruff + mypy
+	ruff check indexer tests scripts
+	mypy indexer
+
+demo: ## index the bundled scripted chain and print a shared pool's accounting
+	indexer demo
+
+bench: ## measure decode and end-to-end throughput (numbers go in README)
+	$(PY) scripts/bench_decode.py
+	$(PY) scripts/bench_e2e.py
+
+simulator: ## serve the demo chain on ws://127.0.0.1:1337
+	$(PY) -m indexer.simulator --port 1337 --scenario demo
+
+.PHONY: help install test lint demo bench simulator

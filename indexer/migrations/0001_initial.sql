@@ -1,0 +1,312 @@
+-- The whole current schema of the shared-pool indexer. This file is the single truth: a fresh
+-- database is built from it; numbered files in indexer/migrations/ bring older databases to the
+-- same catalog (tests/test_schema.py checks that).
+--
+-- Rollback safety by construction: internal rows are only ever INSERTed, never updated, and each
+-- carries the tag of what produced it:
+--   * chain rows: `slot` of the block that produced them;
+--   * boundary rows: `boundary_epoch` = x for rows written when boundary B(x) was crossed (the
+--     first block of epoch >= x was applied);
+--   * spends: `spent_slot`.
+-- A rollback to a point in epoch E at slot S deletes chain rows with slot > S, spends with
+-- spent_slot > S and boundary rows with boundary_epoch > E, in the transaction that moves the
+-- checkpoint. The public views (SPEC §7) compose these tables; they are the product's API.
+
+CREATE TABLE schema_version (
+    version integer NOT NULL
+);
+INSERT INTO schema_version (version) VALUES (1);
+
+-- Network facts (network name, security parameter k, era summaries, pool deposit …).
+CREATE TABLE meta (
+    key   text PRIMARY KEY,
+    value jsonb NOT NULL
+);
+
+-- The cursor: the last applied block (a single row; all-null columns = origin).
+CREATE TABLE checkpoint (
+    id           boolean PRIMARY KEY DEFAULT true CHECK (id),
+    slot         bigint,
+    block_hash   bytea,
+    block_height bigint,
+    epoch_no     integer,
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO checkpoint (id) VALUES (true);
+
+-- Highest boundary crossed while the daemon was within reach of the tip ("live"); the reward
+-- capture uses it to tell `unavailable` from `provisional`.
+CREATE TABLE live_epoch (
+    boundary_epoch integer PRIMARY KEY
+);
+
+CREATE TABLE block (
+    slot      bigint PRIMARY KEY,
+    height    bigint NOT NULL,
+    hash      bytea NOT NULL,
+    epoch_no  integer NOT NULL,
+    era       text NOT NULL,
+    pool_hash bytea,             -- blake2b-224 of the issuer's cold key; null for Byron
+    tx_count  integer NOT NULL
+);
+CREATE INDEX block_pool_epoch ON block (pool_hash, epoch_no) WHERE pool_hash IS NOT NULL;
+
+-- Outputs that carry stake (base addresses: cred; pointer addresses: ptr_*). Spent rows stay
+-- (see utxo_spent) until they are deeper than the rollback window.
+CREATE TABLE utxo (
+    tx_id    bytea NOT NULL,
+    idx      integer NOT NULL,
+    cred     bytea,
+    ptr_slot bigint,
+    ptr_tx   integer,
+    ptr_cert integer,
+    lovelace bigint NOT NULL CHECK (lovelace >= 0),
+    slot     bigint NOT NULL,
+    PRIMARY KEY (tx_id, idx)
+);
+CREATE INDEX utxo_cred ON utxo (cred) WHERE cred IS NOT NULL;
+CREATE INDEX utxo_ptr ON utxo (ptr_slot, ptr_tx, ptr_cert) WHERE ptr_slot IS NOT NULL;
+CREATE INDEX utxo_slot ON utxo USING brin (slot);
+
+-- Spends of staked outputs (only staked outputs are recorded; others are irrelevant).
+CREATE TABLE utxo_spent (
+    tx_id      bytea NOT NULL,
+    idx        integer NOT NULL,
+    spent_slot bigint NOT NULL,
+    PRIMARY KEY (tx_id, idx)
+);
+CREATE INDEX utxo_spent_slot ON utxo_spent (spent_slot);
+
+-- Stake credential registrations (kind 0), deregistrations (1) and pool delegations (2).
+CREATE TABLE stake_event (
+    slot       bigint NOT NULL,
+    tx_index   integer NOT NULL,
+    cert_index integer NOT NULL,
+    epoch_no   integer NOT NULL,
+    cred       bytea NOT NULL,
+    kind       smallint NOT NULL CHECK (kind IN (0, 1, 2)),
+    pool_hash  bytea,
+    PRIMARY KEY (slot, tx_index, cert_index)
+);
+CREATE INDEX stake_event_cred ON stake_event (cred, slot, tx_index, cert_index);
+
+CREATE TABLE pool_cert (
+    slot             bigint NOT NULL,
+    tx_index         integer NOT NULL,
+    cert_index       integer NOT NULL,
+    tx_id            bytea NOT NULL,
+    epoch_no         integer NOT NULL,
+    pool_hash        bytea NOT NULL,
+    pool_id          text NOT NULL,
+    kind             text NOT NULL CHECK (kind IN ('registration', 'retirement')),
+    active_epoch_no  integer,
+    pledge           bigint,
+    cost             bigint,
+    margin_num       numeric,
+    margin_den       numeric,
+    reward_cred      bytea,
+    reward_account   text,
+    owner_creds      bytea[],
+    owners           text[],
+    vrf_key_hash     text,
+    metadata_url     text,
+    metadata_hash    text,
+    relays           jsonb,
+    retirement_epoch integer,
+    PRIMARY KEY (slot, tx_index, cert_index)
+);
+CREATE INDEX pool_cert_pool ON pool_cert (pool_hash, slot);
+
+CREATE TABLE withdrawal_row (
+    slot          bigint NOT NULL,
+    tx_index      integer NOT NULL,
+    tx_id         bytea NOT NULL,
+    epoch_no      integer NOT NULL,
+    cred          bytea NOT NULL,
+    stake_address text NOT NULL,
+    amount        bigint NOT NULL CHECK (amount >= 0),
+    PRIMARY KEY (slot, tx_index, cred)
+);
+CREATE INDEX withdrawal_cred ON withdrawal_row (cred);
+
+-- MIR transfers to accounts as they appear in transactions (pre-Conway), before crediting.
+CREATE TABLE mir_transfer (
+    slot          bigint NOT NULL,
+    tx_index      integer NOT NULL,
+    seq           integer NOT NULL,
+    epoch_no      integer NOT NULL,
+    era           text NOT NULL,
+    cred          bytea NOT NULL,
+    stake_address text NOT NULL,
+    amount        bigint NOT NULL,
+    PRIMARY KEY (slot, tx_index, seq)
+);
+
+-- Credits to reward accounts, written when the boundary that credits them is crossed
+-- (mir, pool_deposit_refund) or when the ledger reports them (leader).
+CREATE TABLE reward_credit (
+    boundary_epoch  integer NOT NULL,
+    cred            bytea NOT NULL,
+    stake_address   text NOT NULL,
+    pool_id         text,
+    kind            text NOT NULL,
+    earned_epoch    integer NOT NULL,
+    spendable_epoch integer NOT NULL,
+    amount          bigint NOT NULL CHECK (amount >= 0),
+    source          text NOT NULL
+);
+CREATE INDEX reward_credit_boundary ON reward_credit (boundary_epoch);
+CREATE INDEX reward_credit_cred ON reward_credit (cred, spendable_epoch);
+
+-- Pools reaped at B(epoch) (retirement took effect): clears delegations to them.
+CREATE TABLE pool_reap (
+    boundary_epoch integer NOT NULL,
+    pool_hash      bytea NOT NULL,
+    PRIMARY KEY (boundary_epoch, pool_hash)
+);
+
+-- Materialized at B(e-1): the parameters P_e and the accounts' balances for epoch e.
+CREATE TABLE pool_epoch_row (
+    boundary_epoch   integer NOT NULL,
+    pool_id          text NOT NULL,
+    pool_hash        bytea NOT NULL,
+    epoch_no         integer NOT NULL,
+    reward_account   text NOT NULL,
+    reward_cred      bytea NOT NULL,
+    owners           text[] NOT NULL,
+    pledge_lovelace  bigint NOT NULL,
+    cost_lovelace    bigint NOT NULL,
+    margin_num       numeric NOT NULL,
+    margin_den       numeric NOT NULL,
+    accounts_balance_lovelace bigint NOT NULL,
+    owners_balance_lovelace   bigint NOT NULL,
+    owners_delegated_balance_lovelace bigint NOT NULL,
+    PRIMARY KEY (pool_id, epoch_no)
+);
+CREATE INDEX pool_epoch_row_boundary ON pool_epoch_row (boundary_epoch);
+
+CREATE TABLE pool_owner_epoch_row (
+    boundary_epoch    integer NOT NULL,
+    pool_id           text NOT NULL,
+    epoch_no          integer NOT NULL,
+    cred              bytea NOT NULL,
+    stake_address     text NOT NULL,
+    is_owner          boolean NOT NULL,
+    is_reward_account boolean NOT NULL,
+    delegated_to_pool boolean NOT NULL,
+    balance_lovelace  bigint NOT NULL,
+    stake_share       numeric NOT NULL,
+    PRIMARY KEY (pool_id, epoch_no, cred)
+);
+CREATE INDEX pool_owner_epoch_row_boundary ON pool_owner_epoch_row (boundary_epoch);
+
+-- The ledger's figures for a pool's epoch e (captured live during e+1, boundary_epoch = e+1,
+-- or imported: boundary_epoch = -1, never rolled back).
+CREATE TABLE pool_reward (
+    boundary_epoch  integer NOT NULL,
+    pool_id         text NOT NULL,
+    epoch_no        integer NOT NULL,
+    total_rewards   bigint NOT NULL,
+    leader_reward   bigint NOT NULL,
+    blocks_made     integer,
+    owners_stake    bigint,
+    source          text NOT NULL,  -- 'ledger' or 'import'
+    PRIMARY KEY (pool_id, epoch_no, source)
+);
+CREATE INDEX pool_reward_boundary ON pool_reward (boundary_epoch);
+
+-- The exact split of a pool_reward row over the accounts of pool_owner_epoch_row.
+CREATE TABLE owner_reward (
+    boundary_epoch integer NOT NULL,
+    pool_id        text NOT NULL,
+    epoch_no       integer NOT NULL,
+    source         text NOT NULL,
+    cred           bytea NOT NULL,
+    op_rewards     bigint NOT NULL,
+    stake_rewards  bigint NOT NULL,
+    PRIMARY KEY (pool_id, epoch_no, source, cred)
+);
+CREATE INDEX owner_reward_boundary ON owner_reward (boundary_epoch);
+
+-- Outcome of B(e+2) for a pool's epoch e: 'credited', 'lost' or 'unavailable'.
+CREATE TABLE pool_reward_outcome (
+    boundary_epoch integer NOT NULL,
+    pool_id        text NOT NULL,
+    epoch_no       integer NOT NULL,
+    outcome        text NOT NULL CHECK (outcome IN ('credited', 'lost', 'unavailable')),
+    ra_registered  boolean NOT NULL,  -- RA(e) registered at B(e+2): decides credited vs lost
+    PRIMARY KEY (pool_id, epoch_no)
+);
+CREATE INDEX pool_reward_outcome_boundary ON pool_reward_outcome (boundary_epoch);
+
+-- ---------------------------------------------------------------------------------------------
+-- Public views (SPEC §7). Stable names; lovelace as bigint, shares as numeric.
+
+CREATE VIEW chain_tip AS
+SELECT c.slot, c.block_height, encode(c.block_hash, 'hex') AS block_hash, c.epoch_no,
+       c.updated_at
+FROM checkpoint c;
+
+CREATE VIEW pool_certificate AS
+SELECT p.pool_id, encode(p.tx_id, 'hex') AS tx_id, p.slot, p.epoch_no, p.cert_index, p.kind,
+       p.active_epoch_no, p.pledge AS pledge_lovelace, p.cost AS cost_lovelace,
+       p.margin_num / p.margin_den AS margin, p.margin_num, p.margin_den,
+       p.reward_account, p.owners, p.vrf_key_hash, p.metadata_url, p.metadata_hash, p.relays,
+       p.retirement_epoch, p.tx_index
+FROM pool_cert p;
+
+CREATE VIEW withdrawal AS
+SELECT encode(w.tx_id, 'hex') AS tx_id, w.slot, w.epoch_no, w.stake_address,
+       w.amount AS amount_lovelace
+FROM withdrawal_row w;
+
+CREATE VIEW reward_event AS
+SELECT r.stake_address, r.pool_id, r.kind, r.earned_epoch, r.spendable_epoch,
+       r.amount AS amount_lovelace, r.source
+FROM reward_credit r;
+
+-- The reward row that counts for a pool-epoch: an import overrides the ledger capture.
+CREATE VIEW pool_reward_effective AS
+SELECT DISTINCT ON (pool_id, epoch_no) *
+FROM pool_reward
+ORDER BY pool_id, epoch_no, (source = 'import') DESC;
+
+CREATE VIEW pool_epoch AS
+SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.cost_lovelace,
+       p.margin_num / p.margin_den AS margin,
+       (SELECT count(*) FROM block b
+         WHERE b.pool_hash = p.pool_hash AND b.epoch_no = p.epoch_no)::integer AS blocks_made,
+       p.accounts_balance_lovelace, p.owners_balance_lovelace,
+       CASE WHEN r.owners_stake IS NOT NULL THEN r.owners_stake >= p.pledge_lovelace
+            ELSE p.owners_delegated_balance_lovelace >= p.pledge_lovelace END AS pledge_met,
+       r.total_rewards AS total_rewards_lovelace,
+       r.leader_reward AS leader_reward_lovelace,
+       (SELECT sum(o.op_rewards) FROM owner_reward o
+         WHERE o.pool_id = p.pool_id AND o.epoch_no = p.epoch_no
+           AND o.source = r.source)::bigint AS operator_fees_lovelace,
+       (SELECT sum(o.stake_rewards) FROM owner_reward o
+         WHERE o.pool_id = p.pool_id AND o.epoch_no = p.epoch_no
+           AND o.source = r.source)::bigint AS stake_rewards_lovelace,
+       CASE WHEN r.source = 'import' THEN 'imported'
+            WHEN x.outcome IS NOT NULL THEN x.outcome
+            WHEN r.source IS NOT NULL THEN 'provisional'
+            ELSE 'pending' END AS rewards_status
+FROM pool_epoch_row p
+LEFT JOIN pool_reward_effective r ON r.pool_id = p.pool_id AND r.epoch_no = p.epoch_no
+LEFT JOIN pool_reward_outcome x ON x.pool_id = p.pool_id AND x.epoch_no = p.epoch_no;
+
+CREATE VIEW pool_owner_epoch AS
+SELECT a.pool_id, a.epoch_no, a.stake_address, a.is_owner, a.is_reward_account,
+       a.delegated_to_pool, a.balance_lovelace, a.stake_share,
+       CASE WHEN pe.rewards_status = 'lost' THEN 0 ELSE o.op_rewards END AS op_rewards_lovelace,
+       CASE WHEN pe.rewards_status = 'lost' THEN 0 ELSE o.stake_rewards END
+           AS stake_rewards_lovelace,
+       CASE WHEN pe.rewards_status = 'lost' THEN 0 ELSE o.op_rewards + o.stake_rewards END
+           AS rewards_lovelace,
+       a.epoch_no + 2 AS spendable_epoch,
+       pe.rewards_status
+FROM pool_owner_epoch_row a
+JOIN pool_epoch pe ON pe.pool_id = a.pool_id AND pe.epoch_no = a.epoch_no
+LEFT JOIN pool_reward_effective r ON r.pool_id = a.pool_id AND r.epoch_no = a.epoch_no
+LEFT JOIN owner_reward o ON o.pool_id = a.pool_id AND o.epoch_no = a.epoch_no
+                        AND o.source = r.source AND o.cred = a.cred;

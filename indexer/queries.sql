@@ -1,0 +1,320 @@
+-- Named queries used by indexer/store.py. Each starts with a `-- name: NAME` line.
+
+-- name: get_checkpoint
+SELECT slot, block_hash, block_height, epoch_no FROM checkpoint;
+
+-- name: set_checkpoint
+UPDATE checkpoint SET slot = $1, block_hash = $2, block_height = $3, epoch_no = $4,
+       updated_at = now();
+
+-- name: get_meta
+SELECT value FROM meta WHERE key = $1;
+
+-- name: set_meta
+INSERT INTO meta (key, value) VALUES ($1, $2)
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
+
+-- name: recent_points
+SELECT slot, hash FROM block ORDER BY slot DESC LIMIT $1;
+
+-- name: point_at_offset
+SELECT slot, hash FROM block ORDER BY slot DESC OFFSET $1 LIMIT 1;
+
+-- name: block_at_or_before
+SELECT slot, hash, height, epoch_no FROM block WHERE slot <= $1 ORDER BY slot DESC LIMIT 1;
+
+-- name: tip_height
+SELECT max(height) FROM block;
+
+-- Record the spends of staked outputs among the inputs ($1 tx ids, $2 indexes, $3 slots).
+-- name: apply_spends
+INSERT INTO utxo_spent (tx_id, idx, spent_slot)
+SELECT i.tx_id, i.idx, i.spent_slot
+FROM unnest($1::bytea[], $2::integer[], $3::bigint[]) AS i (tx_id, idx, spent_slot)
+JOIN utxo u ON u.tx_id = i.tx_id AND u.idx = i.idx;
+
+-- name: pool_history
+SELECT pool_hash, slot, tx_index, cert_index, epoch_no, kind, retirement_epoch
+FROM pool_cert WHERE pool_hash = ANY($1::bytea[])
+ORDER BY pool_hash, slot, tx_index, cert_index;
+
+-- name: insert_pool_cert
+INSERT INTO pool_cert (slot, tx_index, cert_index, tx_id, epoch_no, pool_hash, pool_id, kind,
+    active_epoch_no, pledge, cost, margin_num, margin_den, reward_cred, reward_account,
+    owner_creds, owners, vrf_key_hash, metadata_url, metadata_hash, relays, retirement_epoch)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+    $20, $21::jsonb, $22);
+
+-- Rollback: everything produced after slot $1 (chain rows) or by boundaries after epoch $2.
+-- name: rollback
+WITH b AS (DELETE FROM block WHERE slot > $1),
+     u AS (DELETE FROM utxo WHERE slot > $1),
+     s AS (DELETE FROM utxo_spent WHERE spent_slot > $1),
+     se AS (DELETE FROM stake_event WHERE slot > $1),
+     pc AS (DELETE FROM pool_cert WHERE slot > $1),
+     w AS (DELETE FROM withdrawal_row WHERE slot > $1),
+     m AS (DELETE FROM mir_transfer WHERE slot > $1),
+     rc AS (DELETE FROM reward_credit WHERE boundary_epoch > $2),
+     pr AS (DELETE FROM pool_reap WHERE boundary_epoch > $2),
+     pe AS (DELETE FROM pool_epoch_row WHERE boundary_epoch > $2),
+     po AS (DELETE FROM pool_owner_epoch_row WHERE boundary_epoch > $2),
+     rw AS (DELETE FROM pool_reward WHERE boundary_epoch > $2 AND source <> 'import'),
+     ow AS (DELETE FROM owner_reward WHERE boundary_epoch > $2 AND source <> 'import'),
+     ro AS (DELETE FROM pool_reward_outcome WHERE boundary_epoch > $2),
+     le AS (DELETE FROM live_epoch WHERE boundary_epoch > $2)
+SELECT 1;
+
+-- Prune spent outputs that are deeper than the rollback window (slot $1).
+-- name: prune_spent
+WITH gone AS (
+    DELETE FROM utxo_spent WHERE spent_slot <= $1 RETURNING tx_id, idx
+)
+DELETE FROM utxo u USING gone g WHERE u.tx_id = g.tx_id AND u.idx = g.idx;
+
+-- Registration state now: the credentials among $1 whose latest (de)registration registers.
+-- name: registered_creds
+SELECT cred FROM (
+    SELECT DISTINCT ON (cred) cred, kind FROM stake_event
+    WHERE cred = ANY($1::bytea[]) AND kind IN (0, 1)
+    ORDER BY cred, slot DESC, tx_index DESC, cert_index DESC
+) s WHERE kind = 0;
+
+-- MIR credits at B($1) for the transfers of epoch $1 - 1. Before Alonzo a later transfer to the
+-- same credential overrides the earlier one; from Alonzo on they add up (ledger.md §6). Only
+-- credentials registered at the boundary are credited; a non-positive total credits nothing.
+-- name: credit_mir
+WITH t AS (
+    SELECT m.*, row_number() OVER (PARTITION BY cred ORDER BY slot DESC, tx_index DESC, seq DESC)
+           AS rn
+    FROM mir_transfer m WHERE m.epoch_no = $1 - 1
+), per_cred AS (
+    SELECT cred, min(stake_address) AS stake_address,
+           CASE WHEN bool_and(era IN ('shelley', 'allegra', 'mary'))
+                THEN sum(amount) FILTER (WHERE rn = 1) ELSE sum(amount) END AS amount
+    FROM t GROUP BY cred
+), reg AS (
+    SELECT DISTINCT ON (e.cred) e.cred, e.kind FROM stake_event e
+    WHERE e.cred IN (SELECT cred FROM per_cred) AND e.kind IN (0, 1)
+    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
+)
+INSERT INTO reward_credit (boundary_epoch, cred, stake_address, pool_id, kind, earned_epoch,
+                           spendable_epoch, amount, source)
+SELECT $1, p.cred, p.stake_address, NULL, 'mir', $1 - 1, $1, p.amount, 'chain'
+FROM per_cred p JOIN reg r ON r.cred = p.cred AND r.kind = 0
+WHERE p.amount > 0;
+
+-- Pools whose retirement takes effect at B($1): the latest retirement certificate says $1 and
+-- no registration came after it (a re-registration cancels a pending retirement).
+-- name: reap_pools
+WITH last_reg AS (
+    SELECT DISTINCT ON (pool_hash) pool_hash, slot, tx_index, cert_index, reward_cred,
+           reward_account, pool_id
+    FROM pool_cert WHERE kind = 'registration'
+    ORDER BY pool_hash, slot DESC, tx_index DESC, cert_index DESC
+), last_ret AS (
+    SELECT DISTINCT ON (pool_hash) pool_hash, slot, tx_index, cert_index, retirement_epoch
+    FROM pool_cert WHERE kind = 'retirement'
+    ORDER BY pool_hash, slot DESC, tx_index DESC, cert_index DESC
+)
+INSERT INTO pool_reap (boundary_epoch, pool_hash)
+SELECT $1, t.pool_hash
+FROM last_ret t JOIN last_reg g ON g.pool_hash = t.pool_hash
+WHERE t.retirement_epoch = $1
+  AND (t.slot, t.tx_index, t.cert_index) > (g.slot, g.tx_index, g.cert_index)
+RETURNING pool_hash;
+
+-- Deposit refunds for the pools reaped at B($1), to the reward account of their latest
+-- registration, if that account is registered ($2 = deposit in lovelace).
+-- name: credit_pool_refunds
+WITH last_reg AS (
+    SELECT DISTINCT ON (c.pool_hash) c.pool_hash, c.pool_id, c.reward_cred, c.reward_account
+    FROM pool_cert c JOIN pool_reap r ON r.pool_hash = c.pool_hash AND r.boundary_epoch = $1
+    WHERE c.kind = 'registration'
+    ORDER BY c.pool_hash, c.slot DESC, c.tx_index DESC, c.cert_index DESC
+), reg AS (
+    SELECT DISTINCT ON (e.cred) e.cred, e.kind FROM stake_event e
+    WHERE e.cred IN (SELECT reward_cred FROM last_reg) AND e.kind IN (0, 1)
+    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
+)
+INSERT INTO reward_credit (boundary_epoch, cred, stake_address, pool_id, kind, earned_epoch,
+                           spendable_epoch, amount, source)
+SELECT $1, l.reward_cred, l.reward_account, l.pool_id, 'pool_deposit_refund', $1, $1, $2, 'chain'
+FROM last_reg l JOIN reg r ON r.cred = l.reward_cred AND r.kind = 0
+WHERE $2 > 0;
+
+-- SNAP for epoch $1 at boundary B($1 - 1): the parameters P_e of every pool ($3: only these
+-- pool hashes, or null for all), its accounts Owners(e) ∪ {RA(e)}, their UTxO balances as the
+-- chain stands now (after the last block of e-2), delegation, shares (SPEC §3-§4).
+-- $2 = boundary epoch tag, $4 = count pointer addresses (pre-Conway).
+-- name: materialize_epoch
+WITH params AS (
+    SELECT DISTINCT ON (c.pool_hash) c.*
+    FROM pool_cert c
+    WHERE c.kind = 'registration' AND c.active_epoch_no <= $1
+      AND ($3::bytea[] IS NULL OR c.pool_hash = ANY($3::bytea[]))
+    ORDER BY c.pool_hash, c.slot DESC, c.tx_index DESC, c.cert_index DESC
+), alive AS (
+    -- a pool reaped at B(R) after this registration has parameters only up to epoch R+1
+    SELECT p.* FROM params p
+    WHERE NOT EXISTS (SELECT 1 FROM pool_reap r
+                      WHERE r.pool_hash = p.pool_hash AND r.boundary_epoch > p.epoch_no
+                        AND r.boundary_epoch + 1 < $1)
+), accounts AS (
+    SELECT a.pool_id, a.pool_hash, o.cred, o.addr,
+           bool_or(o.is_owner) AS is_owner, bool_or(NOT o.is_owner) AS is_ra
+    FROM alive a
+    CROSS JOIN LATERAL (
+        SELECT u.cred, u.addr, true AS is_owner
+        FROM unnest(a.owner_creds, a.owners) AS u (cred, addr)
+        UNION ALL
+        SELECT a.reward_cred, a.reward_account, false
+    ) o
+    GROUP BY a.pool_id, a.pool_hash, o.cred, o.addr
+), creds AS (
+    SELECT DISTINCT cred FROM accounts
+), base AS (
+    SELECT u.cred, sum(u.lovelace) AS lovelace
+    FROM utxo u
+    WHERE u.cred IN (SELECT cred FROM creds)
+      AND NOT EXISTS (SELECT 1 FROM utxo_spent s WHERE s.tx_id = u.tx_id AND s.idx = u.idx)
+    GROUP BY u.cred
+), ptr AS (
+    -- pointer outputs count for the credential whose (still live) registration they point to
+    SELECT e.cred, sum(u.lovelace) AS lovelace
+    FROM utxo u
+    JOIN stake_event e ON e.kind = 0 AND e.slot = u.ptr_slot AND e.tx_index = u.ptr_tx
+                      AND e.cert_index = u.ptr_cert
+    WHERE $4 AND u.ptr_slot IS NOT NULL AND e.cred IN (SELECT cred FROM creds)
+      AND NOT EXISTS (SELECT 1 FROM utxo_spent s WHERE s.tx_id = u.tx_id AND s.idx = u.idx)
+      AND NOT EXISTS (SELECT 1 FROM stake_event d
+                      WHERE d.cred = e.cred AND d.kind = 1
+                        AND (d.slot, d.tx_index, d.cert_index)
+                            > (e.slot, e.tx_index, e.cert_index))
+    GROUP BY e.cred
+), latest AS (
+    SELECT DISTINCT ON (e.cred) e.cred, e.kind, e.pool_hash, e.epoch_no
+    FROM stake_event e WHERE e.cred IN (SELECT cred FROM creds)
+    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
+), deleg AS (
+    -- a delegation survives until its pool is reaped (POOLREAP clears delegations)
+    SELECT l.cred, l.pool_hash FROM latest l
+    WHERE l.kind = 2
+      AND NOT EXISTS (SELECT 1 FROM pool_reap r
+                      WHERE r.pool_hash = l.pool_hash AND r.boundary_epoch > l.epoch_no)
+), rows AS (
+    SELECT a.pool_id, a.pool_hash, a.cred, a.addr, a.is_owner, a.is_ra,
+           COALESCE(d.pool_hash = a.pool_hash, false) AS delegated,
+           (COALESCE(b.lovelace, 0) + COALESCE(p.lovelace, 0))::bigint AS balance
+    FROM accounts a
+    LEFT JOIN base b ON b.cred = a.cred
+    LEFT JOIN ptr p ON p.cred = a.cred
+    LEFT JOIN deleg d ON d.cred = a.cred
+), totals AS (
+    SELECT pool_id, sum(balance) AS total, count(*) AS n FROM rows GROUP BY pool_id
+), ins_owner AS (
+    INSERT INTO pool_owner_epoch_row (boundary_epoch, pool_id, epoch_no, cred, stake_address,
+        is_owner, is_reward_account, delegated_to_pool, balance_lovelace, stake_share)
+    SELECT $2, r.pool_id, $1, r.cred, r.addr, r.is_owner, r.is_ra, r.delegated, r.balance,
+           CASE WHEN t.total = 0 THEN 1::numeric / t.n
+                ELSE r.balance::numeric / t.total END
+    FROM rows r JOIN totals t ON t.pool_id = r.pool_id
+    RETURNING pool_id, is_owner, delegated_to_pool, balance_lovelace
+), sums AS (
+    SELECT pool_id, sum(balance_lovelace) AS accounts,
+           COALESCE(sum(balance_lovelace) FILTER (WHERE is_owner), 0) AS owners,
+           COALESCE(sum(balance_lovelace) FILTER (WHERE is_owner AND delegated_to_pool), 0)
+               AS owners_delegated
+    FROM ins_owner GROUP BY pool_id
+)
+INSERT INTO pool_epoch_row (boundary_epoch, pool_id, pool_hash, epoch_no, reward_account,
+    reward_cred, owners, pledge_lovelace, cost_lovelace, margin_num, margin_den,
+    accounts_balance_lovelace, owners_balance_lovelace, owners_delegated_balance_lovelace)
+SELECT $2, a.pool_id, a.pool_hash, $1, a.reward_account, a.reward_cred, a.owners, a.pledge,
+       a.cost, a.margin_num, a.margin_den, s.accounts, s.owners, s.owners_delegated
+FROM alive a JOIN sums s ON s.pool_id = a.pool_id;
+
+-- The slot of the block k blocks below the tip: spends at or before it can no longer be undone.
+-- name: window_slot
+SELECT slot FROM block WHERE height <= (SELECT max(height) FROM block) - $1
+ORDER BY slot DESC LIMIT 1;
+
+-- The reward update at B($1) for the pools' epoch e = $1 - 2: credited if RA(e) is registered,
+-- lost (to the treasury) if not, unavailable if the ledger's figures were never captured or
+-- imported. Credited leader rewards become `leader` credits to RA(e).
+-- name: settle_rewards
+WITH pe AS (
+    SELECT * FROM pool_epoch_row WHERE epoch_no = $1 - 2
+), reg AS (
+    SELECT DISTINCT ON (e.cred) e.cred, e.kind FROM stake_event e
+    WHERE e.cred IN (SELECT reward_cred FROM pe) AND e.kind IN (0, 1)
+    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
+), outcome AS (
+    INSERT INTO pool_reward_outcome (boundary_epoch, pool_id, epoch_no, outcome, ra_registered)
+    SELECT $1, pe.pool_id, pe.epoch_no,
+           CASE WHEN eff.pool_id IS NULL THEN 'unavailable'
+                WHEN reg.kind = 0 THEN 'credited' ELSE 'lost' END,
+           COALESCE(reg.kind = 0, false)
+    FROM pe
+    LEFT JOIN pool_reward_effective eff ON eff.pool_id = pe.pool_id AND eff.epoch_no = pe.epoch_no
+    LEFT JOIN reg ON reg.cred = pe.reward_cred
+    RETURNING pool_id, outcome
+)
+INSERT INTO reward_credit (boundary_epoch, cred, stake_address, pool_id, kind, earned_epoch,
+                           spendable_epoch, amount, source)
+SELECT $1, pe.reward_cred, pe.reward_account, pe.pool_id, 'leader', $1 - 2, $1,
+       eff.leader_reward, eff.source
+FROM outcome o
+JOIN pe ON pe.pool_id = o.pool_id
+JOIN pool_reward_effective eff ON eff.pool_id = pe.pool_id AND eff.epoch_no = pe.epoch_no
+WHERE o.outcome = 'credited' AND eff.leader_reward > 0;
+
+-- name: lock_checkpoint
+SELECT slot, epoch_no FROM checkpoint FOR UPDATE;
+
+-- name: block_is_on_chain
+SELECT 1 FROM block WHERE slot = $1 AND hash = $2;
+
+-- name: live_epoch_done
+SELECT 1 FROM live_epoch WHERE boundary_epoch = $1;
+
+-- name: mark_live_epoch
+INSERT INTO live_epoch (boundary_epoch) VALUES ($1) ON CONFLICT DO NOTHING;
+
+-- The pools (and their accounts) whose epoch $1 awaits the ledger's reward figures.
+-- name: pools_of_epoch
+SELECT p.pool_id, p.reward_cred, p.cost_lovelace, p.margin_num, p.margin_den,
+       array_agg(a.cred ORDER BY a.cred) AS creds,
+       array_agg(a.balance_lovelace ORDER BY a.cred) AS balances,
+       array_agg(a.is_owner ORDER BY a.cred) AS is_owner
+FROM pool_epoch_row p JOIN pool_owner_epoch_row a
+  ON a.pool_id = p.pool_id AND a.epoch_no = p.epoch_no
+WHERE p.epoch_no = $1 AND ($2::text[] IS NULL OR p.pool_id = ANY($2::text[]))
+GROUP BY p.pool_id, p.reward_cred, p.cost_lovelace, p.margin_num, p.margin_den;
+
+-- name: delete_pool_reward
+WITH a AS (DELETE FROM pool_reward WHERE pool_id = $1 AND epoch_no = $2 AND source = $3),
+     b AS (DELETE FROM owner_reward WHERE pool_id = $1 AND epoch_no = $2 AND source = $3)
+SELECT 1;
+
+-- name: insert_pool_reward
+INSERT INTO pool_reward (boundary_epoch, pool_id, epoch_no, total_rewards, leader_reward,
+                         blocks_made, owners_stake, source)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+
+-- After an import for a pool's epoch $2 whose B($2 + 2) has passed: its `leader` credit follows
+-- the effective figures (the import), if the reward account was registered then.
+-- name: recredit_leader
+WITH o AS (
+    SELECT * FROM pool_reward_outcome WHERE pool_id = $1 AND epoch_no = $2
+), del AS (
+    DELETE FROM reward_credit c USING o
+    WHERE c.pool_id = $1 AND c.earned_epoch = $2 AND c.kind = 'leader'
+)
+INSERT INTO reward_credit (boundary_epoch, cred, stake_address, pool_id, kind, earned_epoch,
+                           spendable_epoch, amount, source)
+SELECT o.boundary_epoch, p.reward_cred, p.reward_account, p.pool_id, 'leader', $2, $2 + 2,
+       eff.leader_reward, eff.source
+FROM o
+JOIN pool_epoch_row p ON p.pool_id = o.pool_id AND p.epoch_no = o.epoch_no
+JOIN pool_reward_effective eff ON eff.pool_id = o.pool_id AND eff.epoch_no = o.epoch_no
+WHERE o.ra_registered AND eff.leader_reward > 0;

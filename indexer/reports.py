@@ -1,0 +1,143 @@
+"""The operator-facing commands that read or feed the database: status, reward imports,
+exports and the read-only role. They use only the store (no Ogmios)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from indexer.capture import write_split
+from indexer.config import Config
+from indexer.epochs import EpochCalendar, parse_era_summaries
+from indexer.export import to_adastry_multiowner, to_csv, to_json
+from indexer.importer import ImportedReward, parse_rewards_csv
+from indexer.store import Store
+
+PUBLIC_VIEWS = ("chain_tip", "pool_certificate", "withdrawal", "reward_event", "pool_epoch",
+                "pool_owner_epoch")
+
+
+async def status(cfg: Config) -> str:
+    store = await Store.connect(cfg.database.dsn)
+    try:
+        tip = (await store.fetch("SELECT * FROM chain_tip"))[0]
+        last = await store.fetch("SELECT max(epoch_no) AS e FROM pool_epoch_row")
+        net = await store.get_meta("network") or {}
+        blocks = await store.fetch("SELECT count(*) AS n FROM block")
+    finally:
+        await store.close()
+    lag = "unknown (the daemon records the node tip only in its metrics)"
+    lines = [
+        f"network:                 {net.get('name', '?')} (magic {net.get('magic', '?')})",
+        f"tip slot:                {tip['slot']}",
+        f"tip block:               {tip['block_height']} {tip['block_hash'] or ''}",
+        f"tip epoch:               {tip['epoch_no']}",
+        f"last update:             {tip['updated_at']:%Y-%m-%d %H:%M:%S %Z}",
+        f"lag behind wall clock:   {_lag(tip['updated_at'])}",
+        f"blocks stored:           {blocks[0]['n']}",
+        f"last materialized epoch: {last[0]['e']}",
+        f"node lag:                {lag}",
+    ]
+    return "\n".join(lines)
+
+
+def _lag(updated: dt.datetime) -> str:
+    seconds = int((dt.datetime.now(dt.UTC) - updated).total_seconds())
+    return f"{seconds} s since the last commit"
+
+
+async def import_rewards(store: Store, items: tuple[ImportedReward, ...]) -> int:
+    """Record imported figures and recompute those epochs' splits (status `imported`). Epochs
+    whose B(e+2) has already passed get their `leader` credit from the import too."""
+    async with store.transaction() as tx:
+        for item in items:
+            await tx.run("delete_pool_reward", item.pool_id, item.epoch, "import")
+            rows = await tx.rows("pools_of_epoch", item.epoch, [item.pool_id])
+            figures = (item.total_rewards, item.leader_reward, item.blocks_made,
+                       item.owners_stake)
+            if rows:
+                await write_split(tx, -1, rows[0], item.epoch, "import", figures)
+            else:
+                await tx.run("insert_pool_reward", -1, item.pool_id, item.epoch,
+                             item.total_rewards, item.leader_reward, item.blocks_made,
+                             item.owners_stake, "import")
+            await tx.run("recredit_leader", item.pool_id, item.epoch)
+    return len(items)
+
+
+async def import_rewards_file(cfg: Config, path: str) -> int:
+    items = parse_rewards_csv(Path(path).read_text())
+    store = await Store.connect(cfg.database.dsn)
+    try:
+        return await import_rewards(store, items)
+    finally:
+        await store.close()
+
+
+async def export_rows(store: Store, pool_id: str, from_epoch: int | None,
+                      to_epoch: int | None) -> list[dict[str, Any]]:
+    summaries = await store.get_meta("era_summaries")
+    net = await store.get_meta("network") or {}
+    calendar = EpochCalendar(parse_era_summaries(summaries)) if summaries else None
+    start = _parse_time(net.get("system_start"))
+    rows = await store.fetch(_Q_EXPORT, pool_id, from_epoch, to_epoch)
+    out = []
+    for r in rows:
+        row = dict(r)
+        if calendar is not None and start is not None:
+            row["epoch_start"] = start + dt.timedelta(
+                seconds=calendar.epoch_start_time(row["spendable_epoch"]))
+        out.append(row)
+    return out
+
+
+def _parse_time(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+_Q_EXPORT = """
+SELECT o.*,
+       (SELECT COALESCE(sum(c.amount), 0) FROM reward_credit c
+         WHERE c.stake_address = o.stake_address AND c.kind = 'mir'
+           AND c.spendable_epoch = o.spendable_epoch)::bigint AS mir_lovelace,
+       (SELECT COALESCE(sum(w.amount_lovelace), 0) FROM withdrawal w
+         WHERE w.stake_address = o.stake_address
+           AND w.epoch_no = o.spendable_epoch)::bigint AS withdrawn_lovelace,
+       CASE WHEN o.is_reward_account AND o.rewards_status = 'credited'
+            THEN p.leader_reward_lovelace ELSE 0 END AS real_rewards_lovelace,
+       NULL::bigint AS reward_balance_lovelace
+FROM pool_owner_epoch o JOIN pool_epoch p ON p.pool_id = o.pool_id AND p.epoch_no = o.epoch_no
+WHERE o.pool_id = $1 AND ($2::integer IS NULL OR o.epoch_no >= $2)
+  AND ($3::integer IS NULL OR o.epoch_no <= $3)
+ORDER BY o.epoch_no, o.stake_address
+"""
+
+FORMATTERS = {"csv": to_csv, "json": to_json, "adastry-multiowner": to_adastry_multiowner}
+
+
+async def export(cfg: Config, pool_id: str, fmt: str, from_epoch: int | None,
+                 to_epoch: int | None) -> str:
+    store = await Store.connect(cfg.database.dsn)
+    try:
+        rows = await export_rows(store, pool_id, from_epoch, to_epoch)
+    finally:
+        await store.close()
+    return FORMATTERS[fmt](rows)
+
+
+async def grant_readonly(store: Store, role: str, password: str | None) -> None:
+    """A role that can read the public views and nothing else (for dashboards)."""
+    if not role.replace("_", "").isalnum():
+        raise ValueError(f"invalid role name {role!r}")
+    exists = await store.fetch("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+    if not exists:
+        login = "LOGIN" if password else "NOLOGIN"
+        await store.execute(f'CREATE ROLE "{role}" {login}')
+    if password:
+        escaped = password.replace("'", "''")
+        await store.execute(f"ALTER ROLE \"{role}\" LOGIN PASSWORD '{escaped}'")
+    await store.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+    await store.execute(f'GRANT SELECT ON {", ".join(PUBLIC_VIEWS)} TO "{role}"')
