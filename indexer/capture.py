@@ -4,7 +4,8 @@ Rewards never appear in blocks. While the daemon is within reach of the tip duri
 acquires the ledger state at its cursor and asks ``rewardsProvenance``, which describes the
 rewards of the blocks made in X-1 (docs/ogmios.md §4.2). The figures and their exact split are
 written tagged ``boundary_epoch = X``: a rollback before B(X) removes them like any other work
-of that boundary.
+of that boundary. Once per live epoch X it also checks what B(X) credited against the ledger's
+reward balances (``rewardAccountSummaries``) and logs ``capture.credit_mismatch`` if one is short.
 """
 
 from __future__ import annotations
@@ -18,12 +19,25 @@ import structlog
 from indexer.ogmios import TRANSIENT, LedgerClient, QueryError
 from indexer.rewards import split_pool_epoch
 from indexer.store import Store, StoreTx
-from indexer.types import Point
+from indexer.types import CRED_KEY, CRED_SCRIPT, Point
 
 if TYPE_CHECKING:
     from indexer.writer import NetworkInfo, Writer
 
 log = structlog.get_logger("indexer.capture")
+
+# What B($1) credited, per account, leaving out the accounts withdrawn from since B($1) (the
+# store holds the withdrawals up to the cursor, which is where the ledger is asked).
+_Q_CREDITED = """
+SELECT c.cred, min(c.stake_address) AS stake_address, sum(c.amount)::bigint AS credited,
+       array_agg(DISTINCT c.pool_id) FILTER (WHERE c.pool_id IS NOT NULL) AS pools,
+       array_agg(DISTINCT c.kind) AS kinds
+FROM reward_credit c
+WHERE c.boundary_epoch = $1
+  AND NOT EXISTS (SELECT 1 FROM withdrawal_row w WHERE w.cred = c.cred AND w.epoch_no >= $1)
+GROUP BY c.cred
+ORDER BY c.cred
+"""
 
 
 def _lovelace(value: Any) -> int:
@@ -74,6 +88,8 @@ class RewardCapture:
         self.store, self.ledger, self.writer, self.net = store, ledger, writer, net
         self.live_distance = live_distance
         self.done: set[int] = set()
+        self.checked: set[int] = set()  # boundaries whose credits were compared with the ledger
+        self._rollbacks = 0
         self.pool_ids: list[str] | None = None
 
     def is_live(self) -> bool:
@@ -84,12 +100,22 @@ class RewardCapture:
     async def on_commit(self) -> None:
         cur = self.writer.cursor
         epoch = cur.epoch
-        if epoch is None or epoch in self.done or not self.is_live() or cur.slot is None:
+        if self.writer.stats.rollbacks != self._rollbacks:
+            # a rollback may have undone a capture (its live_epoch row) or a boundary's credits
+            self._rollbacks = self.writer.stats.rollbacks
+            self.done.clear()
+            self.checked.clear()
+        if epoch is None or not self.is_live() or cur.slot is None:
+            return
+        point = Point(cur.slot, cur.block_id)  # type: ignore[arg-type]
+        if epoch not in self.checked:
+            self.checked.add(epoch)
+            await self._check_credits(epoch, point)
+        if epoch in self.done:
             return
         if await self.store.fetch("SELECT 1 FROM live_epoch WHERE boundary_epoch = $1", epoch):
             self.done.add(epoch)
             return
-        point = Point(cur.slot, cur.block_id)  # type: ignore[arg-type]
         try:
             provenance = await self._query(point)
         except (QueryError, *TRANSIENT) as exc:
@@ -105,11 +131,50 @@ class RewardCapture:
         finally:
             await self.ledger.release()
 
+    async def _check_credits(self, epoch: int, point: Point) -> None:
+        """Compare what B(epoch) credited (leader rewards, MIR, deposit refunds) with the
+        ledger's reward balances at the cursor (``rewardAccountSummaries``, 6.13+ list form) and
+        log ``capture.credit_mismatch`` loudly where a balance is below what we credited. A
+        balance may exceed it (member rewards, earlier rewards not withdrawn); an account
+        withdrawn from since the boundary (drained to 0) cannot be compared and is skipped.
+        Best effort: a failure is a warning, never a stop."""
+        try:
+            rows = await self.store.fetch(_Q_CREDITED, epoch)
+            if not rows:
+                return
+            params: dict[str, list[str]] = {"keys": [], "scripts": []}
+            for r in rows:
+                cred = bytes(r["cred"])
+                params["scripts" if cred[0] == CRED_SCRIPT else "keys"].append(cred[1:].hex())
+            await self.ledger.acquire(point)
+            try:
+                answer = await self.ledger.request("queryLedgerState/rewardAccountSummaries",
+                                                   {k: v for k, v in params.items() if v})
+            finally:
+                await self.ledger.release()
+            ledger: dict[bytes, int] = {}
+            for entry in answer or ():  # 6.13+: a list of {from, credential, rewards, …}
+                tag = CRED_SCRIPT if entry.get("from") == "script" else CRED_KEY
+                cred = bytes((tag,)) + bytes.fromhex(entry["credential"])
+                ledger[cred] = ledger.get(cred, 0) + _lovelace(entry["rewards"])
+        except (QueryError, *TRANSIENT, ValueError, KeyError, TypeError,
+                AttributeError) as exc:
+            log.warning("capture.credit_check_failed", epoch=epoch, error=str(exc))
+            return
+        for r in rows:
+            have = ledger.get(bytes(r["cred"]), 0)  # an absent account holds nothing
+            if have < r["credited"]:
+                log.error("capture.credit_mismatch", epoch=epoch,
+                          stake_address=r["stake_address"], credited=int(r["credited"]),
+                          ledger_rewards=have, pools=list(r["pools"] or ()),
+                          kinds=list(r["kinds"]), slot=point.slot)
+        log.debug("capture.credits_checked", epoch=epoch, accounts=len(rows))
+
     async def _write(self, epoch: int, point: Point, provenance: dict[str, Any]) -> bool:
         async with self.store.transaction() as tx:
             checkpoint = (await tx.rows("lock_checkpoint"))[0]
             on_chain = await tx.rows("block_is_on_chain", point.slot, bytes.fromhex(point.id))
-            if not on_chain or (checkpoint["epoch_no"] or -1) < epoch:
+            if not on_chain or checkpoint["epoch_no"] is None or checkpoint["epoch_no"] < epoch:
                 return False  # rolled back meanwhile: ask again
             await tx.run("mark_live_epoch", epoch)
             rows = await tx.rows("pools_of_epoch", epoch - 1, None)

@@ -114,7 +114,8 @@ async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkI
                              reconnect_max_s=cfg.ogmios.reconnect_max_s,
                              connect_timeout_s=cfg.ogmios.connect_timeout_s)
     capture = RewardCapture(store, ledger, writer, net,
-                            live_distance=cfg.indexer.live_distance_blocks or net.k)
+                            live_distance=(net.k if cfg.indexer.live_distance_blocks is None
+                                           else cfg.indexer.live_distance_blocks))
     writer.after_commit.append(capture.on_commit)
     progress = Progress(writer, cfg.indexer.progress_interval_s)
     writer.after_commit.append(progress.on_commit)

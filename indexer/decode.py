@@ -72,15 +72,15 @@ _I64_END = 1 << 63
 # leading [:,[] keeps digit runs inside hex strings out), done as two substring searches on a
 # translated copy of the frame: 2.5x faster than ``re`` (~650 MB/s vs ~250 MB/s; orjson itself
 # parses at ~350 MB/s). Digits become "0", the characters that may precede a number (and
-# whitespace) become ":", the rest "x". Only when it fires are the candidates read as numbers,
-# so frames whose long numbers all fit (e.g. i64 mint quantities) still take the fast path.
+# whitespace) become ":", the rest "x". Each hit is then read as a number, so frames whose long
+# numbers all fit (e.g. i64 mint quantities) still take the fast path.
 _DIGITS_TABLE = bytes(
     0x30 if 0x30 <= c <= 0x39 else 0x2D if c == 0x2D else 0x3A if c in b":,[ \t\n\r\f\v" else 0x78
     for c in range(256)
 )
 _BIG_POSITIVE = b":" + b"0" * 20
 _BIG_NEGATIVE = b":-" + b"0" * 19
-_LONG_NUMBER = re.compile(rb"[:,\[]\s*(-?\d{19,})")
+_INTEGER = re.compile(rb"-?\d+")
 
 # The only exceptions that malformed JSON shapes can raise in the code below (AddressError is
 # a ValueError; ``None`` or a list where a dict is expected gives TypeError/AttributeError).
@@ -124,17 +124,20 @@ def _show(value: Any) -> str:
 def _has_big_int(raw: bytes) -> bool:
     """Whether orjson would turn some integer of the frame into a float."""
     shape = raw.translate(_DIGITS_TABLE)
-    if _BIG_POSITIVE not in shape and _BIG_NEGATIVE not in shape:
-        return False
-    for match in _LONG_NUMBER.finditer(raw):
-        digits = match.group(1)
-        if len(digits) > 21 or not _I64_MIN <= int(digits) < _U64:
-            return True
+    for pattern in (_BIG_POSITIVE, _BIG_NEGATIVE):
+        pos = shape.find(pattern)
+        while pos >= 0:
+            number = _INTEGER.match(raw, pos + 1)
+            assert number is not None  # the pattern guarantees digits right after pos
+            digits = number.group()
+            if len(digits) > 21 or not _I64_MIN <= int(digits) < _U64:
+                return True
+            pos = shape.find(pattern, number.end())
     return False
 
 
 _SALVAGE_ID = re.compile(rb'"block"\s*:\s*\{.*?"id"\s*:\s*"([0-9a-f]{64})"', re.DOTALL)
-_SALVAGE_SLOT = re.compile(rb'"block"\s*:\s*\{.*?"slot"\s*:\s*(\d{1,20})', re.DOTALL)
+_SALVAGE_SLOT = re.compile(rb'"block"\s*:\s*\{.*?"slot"\s*:\s*(\d{1,20})[\s,}]', re.DOTALL)
 
 
 def _salvage(raw: bytes) -> tuple[str | None, int | None]:

@@ -138,9 +138,10 @@ WITH last_reg AS (
 )
 INSERT INTO reward_credit (boundary_epoch, cred, stake_address, pool_id, kind, earned_epoch,
                            spendable_epoch, amount, source)
-SELECT $1, l.reward_cred, l.reward_account, l.pool_id, 'pool_deposit_refund', $1, $1, $2, 'chain'
+SELECT $1, l.reward_cred, l.reward_account, l.pool_id, 'pool_deposit_refund', $1, $1,
+       $2::bigint, 'chain'
 FROM last_reg l JOIN reg r ON r.cred = l.reward_cred AND r.kind = 0
-WHERE $2 > 0;
+WHERE $2::bigint > 0;
 
 -- SNAP for epoch $1 at boundary B($1 - 1): the parameters P_e of every pool ($3: only these
 -- pool hashes, or null for all), its accounts Owners(e) ∪ {RA(e)}, their UTxO balances as the

@@ -287,7 +287,9 @@ SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.c
        (SELECT sum(o.stake_rewards) FROM owner_reward o
          WHERE o.pool_id = p.pool_id AND o.epoch_no = p.epoch_no
            AND o.source = r.source)::bigint AS stake_rewards_lovelace,
-       CASE WHEN r.source = 'import' THEN 'imported'
+       CASE WHEN r.source IS NOT NULL AND x.outcome IS NOT NULL AND NOT x.ra_registered
+                THEN 'lost'  -- RA(e) unregistered at B(e+2): lost, whatever gave the figures
+            WHEN r.source = 'import' THEN 'imported'
             WHEN x.outcome IS NOT NULL THEN x.outcome
             WHEN r.source IS NOT NULL THEN 'provisional'
             ELSE 'pending' END AS rewards_status

@@ -91,11 +91,11 @@ class Model:
             self.certs.append(pc)
 
     def _pool_registered(self, pool: bytes, epoch: int) -> bool:
-        regs = [c for c in self.certs if c.cert.pool == pool]
+        regs = [c for c in self.certs
+                if c.cert.pool == pool and isinstance(c.cert, PoolRegistration)]
         if not regs:
             return False
-        last_reg = max((c for c in regs if isinstance(c.cert, PoolRegistration)),
-                       key=lambda c: (c.slot, c.tx_index, c.cert_index))
+        last_reg = regs[-1]
         return not any(r > last_reg.epoch for r in self.reaped.get(pool, []))
 
     # --- boundaries ----------------------------------------------------------------------------

@@ -1,0 +1,344 @@
+"""The deployment files: Dockerfile, deploy/docker-compose.yml, the indexer's compose config,
+the systemd unit, Grafana provisioning and the dashboard, whose SQL must read only the public
+views (SPEC §7) and run on the real schema, as the read-only role of `indexer db grant`.
+Fast, no network, no Docker (none runs here): structure and SQL are checked, not containers."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import json
+import re
+import sys
+import tomllib
+import uuid
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from indexer.config import load_config
+from indexer.reports import PUBLIC_VIEWS, grant_readonly
+from indexer.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "shared-pool.json"
+DATASOURCES = DEPLOY / "grafana" / "provisioning" / "datasources" / "indexer.yml"
+POOL = "pool1gdn3wqkztn4rre4f78c0vsym978gs8q2qa8r2nnltfrhw3n0gzh"
+
+try:
+    import yaml
+except ImportError:  # PyYAML is not a test dependency: fall back to a structural check
+    yaml = None
+
+
+# --------------------------------------------------------------------------- helpers
+
+def load_yaml(path: Path) -> dict[str, Any] | None:
+    text = path.read_text()
+    assert "\t" not in text, f"{path.name}: tabs in YAML"
+    if yaml is None:
+        return None
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict)
+    return data
+
+
+def top_level_keys(text: str, indent: int = 0) -> list[str]:
+    """Keys at one indentation (the fallback when PyYAML is missing)."""
+    pad = " " * indent
+    return [m.group(1) for m in re.finditer(rf"^{pad}([A-Za-z0-9_.-]+):", text, re.M)]
+
+
+def dashboard() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return data
+
+
+def queries() -> list[tuple[str, str]]:
+    """(where, sql) for every panel target and query variable of the dashboard."""
+    d = dashboard()
+    out = [(f"variable ${v['name']}", v["query"]) for v in d["templating"]["list"]
+           if v["type"] == "query"]
+    for panel in d["panels"]:
+        for target in panel.get("targets", []):
+            out.append((f"panel {panel['id']} {panel['title']!r} {target['refId']}",
+                        target["rawSql"]))
+    return out
+
+
+def substitute(sql: str, pool: str = POOL) -> str:
+    sql = sql.replace("${pool:sqlstring}", "'" + pool.replace("'", "''") + "'")
+    return sql.replace("${pool}", pool).replace("$pool", pool)
+
+
+_REL = re.compile(r"\b(?:from|join)\s+(?:lateral\s+)?(?:only\s+)?([A-Za-z_][\w.]*)(\s*\()?",
+                  re.I)
+
+
+def relations(sql: str) -> set[str]:
+    """Relations named after FROM/JOIN; function calls (`FROM now()`, in EXTRACT) and
+    subqueries or VALUES lists in parentheses are not relations."""
+    sql = re.sub(r"--[^\n]*", "", sql)
+    # one left-to-right pass, so that a quote inside the other kind does not count:
+    # string literals are emptied, quoted identifiers keep their name as a bare word
+    sql = re.sub(r"'(?:[^']|'')*'|\"((?:[^\"]|\"\")*)\"",
+                 lambda m: "''" if m.group(0)[0] == "'" else re.sub(r"\W", "_", m.group(1)),
+                 sql)
+    found = set()
+    for m in _REL.finditer(sql):
+        name, call = m.group(1), m.group(2)
+        if call or name.lower() in {"lateral", "select", "values"}:
+            continue
+        found.add(name.lower().split(".")[-1] if name.lower().startswith("public.") else
+                  name.lower())
+    return found
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+def test_dockerfile() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
+    assert re.search(r"pip install \.", text)
+    user = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert user and not user[-1].startswith(("root", "0")), "the image must not run as root"
+    assert '\nENTRYPOINT ["indexer"]\n' in text
+    assert '\nCMD ["run", "--config", "/etc/indexer/config.toml"]\n' in text
+    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    for needed in ("pyproject.toml", "README.md", "indexer", "config.example.toml"):
+        assert needed not in ignored, f".dockerignore drops {needed}, which the build needs"
+
+
+def test_package_data_ships_every_data_file() -> None:
+    """`pip install .` (the Dockerfile, README's "Run it") must install every data file that
+    the package reads at run time; the Dockerfile refuses to build otherwise."""
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    globs = cfg["tool"]["setuptools"]["package-data"]["indexer"]
+    src = ROOT / "indexer"
+    missing = sorted(str(p.relative_to(src)) for p in src.rglob("*")
+                     if p.suffix in (".sql", ".json")
+                     and not any(fnmatch(str(p.relative_to(src)), g) for g in globs))
+    assert not missing, (f"not in [tool.setuptools.package-data] indexer = {globs}: {missing}; "
+                         "an installed indexer (and the Docker image) would not find them")
+
+
+# --------------------------------------------------------------------------- compose
+
+SERVICES = ("cardano-node", "ogmios", "postgres", "indexer-init", "indexer", "prometheus",
+            "grafana")
+
+
+def test_compose_file() -> None:
+    path = DEPLOY / "docker-compose.yml"
+    text = path.read_text()
+    data = load_yaml(path)
+    if data is None:
+        assert {"services", "volumes"} <= set(top_level_keys(text))
+        assert set(SERVICES) <= set(top_level_keys(text, 2))
+        for needle in ("ghcr.io/intersectmbo/cardano-node:", "cardanosolutions/ogmios:",
+                       "image: postgres:15", "/health", "pg_isready", "/ready",
+                       "context: ..", "dockerfile: Dockerfile", "${NETWORK:-mainnet}",
+                       "./indexer.toml:/etc/indexer/config.toml:ro"):
+            assert needle in text, needle
+        return
+    services = data["services"]
+    assert set(SERVICES) <= set(services)
+    for name, svc in services.items():
+        image = svc.get("image", "")
+        assert ":" in image and not image.endswith(":latest"), f"{name}: pin the image"
+    assert services["cardano-node"]["image"].startswith("ghcr.io/intersectmbo/cardano-node:")
+    assert services["ogmios"]["image"].startswith("cardanosolutions/ogmios:")
+    assert services["postgres"]["image"] == "postgres:15"
+    for name in ("indexer", "indexer-init"):
+        assert services[name]["build"] == {"context": "..", "dockerfile": "Dockerfile"}
+        assert "./indexer.toml:/etc/indexer/config.toml:ro" in services[name]["volumes"]
+    assert (DEPLOY / services["indexer"]["build"]["context"] / "Dockerfile").is_file()
+    # NETWORK selects the node's configuration
+    node_env = services["cardano-node"]["environment"]
+    assert "${NETWORK:-mainnet}" in node_env["CARDANO_CONFIG"]
+    # healthchecks
+    assert "health-check" in " ".join(services["ogmios"]["healthcheck"]["test"])
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert "/ready" in " ".join(services["indexer"]["healthcheck"]["test"])
+    # the shared socket and node configuration
+    assert {"node-ipc:/ipc", "node-config:/node-config:ro"} <= set(services["ogmios"]["volumes"])
+    assert "/node-config/config.json" in services["ogmios"]["command"]
+    # every named volume is declared
+    declared = set(data["volumes"])
+    for name, svc in services.items():
+        for vol in svc.get("volumes", []):
+            source = vol.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name}: volume {source} is not declared"
+            else:
+                assert (DEPLOY / source).exists(), f"{name}: {source} does not exist"
+    # the read-only role that Grafana logs in with is the one the init step grants
+    init = " ".join(services["indexer-init"]["command"])
+    assert "indexer db grant" in init and "--role grafana" in init
+    assert services["indexer"]["depends_on"]["indexer-init"]["condition"] == (
+        "service_completed_successfully")
+
+
+def test_compose_indexer_config() -> None:
+    cfg = load_config(DEPLOY / "indexer.toml")
+    assert cfg.ogmios.url == "ws://ogmios:1337"
+    assert (cfg.metrics.host, cfg.metrics.port) == ("0.0.0.0", 9108)
+    assert cfg.database.dsn and "@postgres:5432/indexer" in cfg.database.dsn
+    prom = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    assert "indexer:9108" in prom
+
+
+def test_grafana_provisioning() -> None:
+    ds_text = DATASOURCES.read_text()
+    ds = load_yaml(DATASOURCES)
+    uids = {t["datasource"]["uid"] for _, t in _targets()}
+    assert uids == {"indexer-pg"}
+    if ds is not None:
+        pg = next(d for d in ds["datasources"] if d["uid"] == "indexer-pg")
+        assert pg["type"] in ("grafana-postgresql-datasource", "postgres")
+        assert pg["user"] == "grafana" and pg["jsonData"]["database"] == "indexer"
+        assert "$GRAFANA_DB_PASSWORD" in pg["secureJsonData"]["password"]
+    else:
+        assert "uid: indexer-pg" in ds_text and "user: grafana" in ds_text
+    providers = (DEPLOY / "grafana" / "provisioning" / "dashboards" / "indexer.yml").read_text()
+    assert "path: /etc/grafana/dashboards" in providers
+    assert "./grafana/dashboards:/etc/grafana/dashboards:ro" in (
+        DEPLOY / "docker-compose.yml").read_text()
+
+
+def test_systemd_unit() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read_string((DEPLOY / "indexer.service").read_text())
+    svc = unit["Service"]
+    assert svc["Restart"] == "on-failure"
+    assert svc["KillSignal"] == "SIGTERM"
+    assert int(svc["TimeoutStopSec"]) >= 30
+    assert svc["User"] and svc["User"] != "root"
+    assert svc["NoNewPrivileges"] == "yes" and svc["ProtectSystem"] == "strict"
+    assert " run --config " in svc["ExecStart"]
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+# --------------------------------------------------------------------------- dashboard
+
+def _targets() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(p, t) for p in dashboard()["panels"] for t in p.get("targets", [])]
+
+
+def test_dashboard_json() -> None:
+    d = dashboard()
+    assert d["uid"] and d["title"] and 36 <= d["schemaVersion"] <= 41
+    pool = next(v for v in d["templating"]["list"] if v["name"] == "pool")
+    assert re.fullmatch(r"SELECT DISTINCT pool_id FROM pool_epoch( ORDER BY \w+)?",
+                        pool["query"])
+    ids = [p["id"] for p in d["panels"]]
+    assert len(ids) == len(set(ids))
+    types = {p["type"] for p in d["panels"]}
+    assert {"barchart", "table", "stat"} <= types
+    for panel in d["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24
+        assert panel.get("targets"), f"panel {panel['title']!r} has no query"
+        for t in panel["targets"]:
+            assert t["rawQuery"] and t["format"] == "table" and t["rawSql"].strip()
+    # the subjects the dashboard must cover
+    sql = " ".join(t["rawSql"] for _, t in _targets())
+    for needle in ("stake_share", "op_rewards_lovelace", "stake_rewards_lovelace",
+                   "pledge_met", "rewards_status", "updated_at", "pool_certificate"):
+        assert needle in sql, needle
+
+
+def test_dashboard_reads_only_public_views() -> None:
+    seen: set[str] = set()
+    for where, sql in queries():
+        rels = relations(sql)
+        assert rels, f"{where}: no relation found in its SQL"
+        assert rels <= set(PUBLIC_VIEWS), f"{where} reads {sorted(rels - set(PUBLIC_VIEWS))}"
+        seen |= rels
+    assert {"chain_tip", "pool_epoch", "pool_owner_epoch", "pool_certificate"} <= seen
+
+
+def test_relation_parser() -> None:
+    assert relations("SELECT EXTRACT(EPOCH FROM now() - updated_at) FROM chain_tip") == {
+        "chain_tip"}
+    assert relations("SELECT 1 FROM pool_owner_epoch o CROSS JOIN LATERAL (VALUES (1)) v(k) "
+                      "JOIN public.block b ON true WHERE x IN (SELECT y FROM withdrawal)") == {
+        "pool_owner_epoch", "block", "withdrawal"}
+    assert relations("SELECT 'from block' FROM chain_tip -- join utxo") == {"chain_tip"}
+    assert relations("""SELECT x AS "owners' x", 'a"b' FROM "pool_epoch" """) == {"pool_epoch"}
+
+
+async def test_dashboard_sql_runs_on_the_schema_as_the_readonly_role(dsn: str) -> None:
+    """Every query on a fresh database (no rows: fine), first as the connecting user, then as
+    a role made by `indexer db grant` (what Grafana logs in as), when the user may create
+    and assume roles."""
+    conn = await asyncpg.connect(dsn)
+    role = f"dash_test_{uuid.uuid4().hex[:10]}"
+    granted = False
+    try:
+        for where, sql in queries():
+            try:
+                await conn.fetch(substitute(sql))
+            except asyncpg.PostgresError as exc:  # pragma: no cover - the failure message
+                pytest.fail(f"{where}: {type(exc).__name__}: {exc}\n{sql}")
+        can_roles = await conn.fetchval(
+            "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")
+        if not can_roles:
+            pytest.skip("the test user cannot create roles: read-only check skipped")
+        store = await Store.connect(dsn)
+        try:
+            await grant_readonly(store, role, None)
+            granted = True
+        finally:
+            await store.close()
+        await conn.execute(f'SET ROLE "{role}"')
+        for where, sql in queries():
+            try:
+                await conn.fetch(substitute(sql))
+            except asyncpg.PostgresError as exc:  # pragma: no cover - the failure message
+                pytest.fail(f"{where} as the read-only role: {type(exc).__name__}: {exc}")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetch("SELECT * FROM block LIMIT 1")
+    finally:
+        await conn.execute("RESET ROLE")
+        if granted:
+            await conn.execute(f'DROP OWNED BY "{role}"')
+            await conn.execute(f'DROP ROLE "{role}"')
+        await conn.close()
+
+
+def _render_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "render_dashboard", ROOT / "scripts" / "render_dashboard.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_render_dashboard_script(dsn: str, tmp_path: Path) -> None:
+    """scripts/render_dashboard.py runs every panel and writes its page (no Chromium)."""
+    render = _render_module()
+    out = tmp_path / "dashboard.html"
+    args = render.argparse.Namespace(dsn=dsn, dashboard=str(DASHBOARD), var=[f"pool={POOL}"],
+                                     out=str(out), screenshot=None, chromium=None)
+    assert await render.main_async(args) == 0
+    page = out.read_text()
+    for panel in dashboard()["panels"]:
+        assert render.esc(panel["title"]) in page
+    assert "Query failed" not in page
+    assert render.substitute("a = ${pool:sqlstring} AND b = '$pool' AND $__timeFilter(t)",
+                             {"pool": "x'y"}) == "a = 'x''y' AND b = 'x'y' AND $__timeFilter(t)"
+    frame = render.Frame(["epoch", "series", "v"], [["4", "4", "5"], ["a", "b", "a"],
+                                                    [1, 2, 3]])
+    matrix = render.grouping_to_matrix(frame, {"rowField": "epoch", "columnField": "series",
+                                               "valueField": "v"})
+    assert matrix.names == ["epoch\\series", "a", "b"]
+    assert matrix.columns == [["4", "5"], [1, 3], [2, None]]
