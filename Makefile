@@ -5,7 +5,7 @@ help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 install: ## install the indexer with its test tools (editable)
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[test,demo]'
 
 test: ## run the test suite (real PostgreSQL; see README)
 	$(PY) -m pytest

@@ -8,8 +8,10 @@ real daemon follows it into a fresh database ``indexer_demo``.
 The chain is served an epoch at a time, as a node would produce it, and the daemon is let to
 catch up each time: it captures each epoch's reward figures from the ledger while it is live
 (SPEC §5), exactly as in production. The simulator has no ledger, so ``DemoLedger`` stands in
-for Ogmios' ``rewardsProvenance``: it counts the demo pool's blocks on the simulated chain and
-applies the ledger's leader-reward formula to the stake snapshot replayed from that chain.
+for Ogmios' ``rewardsProvenance`` and ``rewardAccountSummaries``: it counts the demo pool's
+blocks on the simulated chain and applies the ledger's reward formulas to the stake snapshot
+replayed from that chain. The amounts are made up (a fixed reward per block); the way they
+are split is the product's.
 """
 
 from __future__ import annotations
@@ -357,6 +359,10 @@ async def _wait_step(conn: asyncpg.Connection, task: asyncio.Task[None], tip: Js
                 "SELECT count(*) FROM live_epoch WHERE boundary_epoch = $1", epoch)):
             return
         if time.monotonic() > deadline:
+            if at_tip:
+                raise DemoError(f"the indexer reached the tip of epoch {epoch} but did not "
+                                f"capture the rewards of epoch {epoch - 1} from the simulated "
+                                f"ledger within {STEP_TIMEOUT_S:.0f} s")
             raise DemoError(f"the indexer did not reach the simulator's tip (slot {tip['slot']}"
                             f", epoch {epoch}) within {STEP_TIMEOUT_S:.0f} s")
         await asyncio.sleep(0.02)

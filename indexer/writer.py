@@ -29,7 +29,7 @@ from indexer.rows import (
     pool_cert_record,
 )
 from indexer.store import Store, StoreTx
-from indexer.types import Block, ChainEvent, Point, RollBackward, Tip
+from indexer.types import Block, ChainEvent, DecodeError, Point, RollBackward, Tip
 
 log = structlog.get_logger("indexer.writer")
 
@@ -107,12 +107,25 @@ class Writer:
             if not frames:
                 continue
             try:
-                await self.apply([decode_message(f) for f in frames])
+                await self._apply_frames(frames)
             finally:
                 for _ in frames:
                     queue.task_done()
             for hook in self.after_commit:
                 await hook()
+
+    async def _apply_frames(self, frames: list[bytes]) -> None:
+        """Decode then apply; on a malformed frame, commit the good frames before it (the
+        database stays exactly at the last good block) and stop with the decode error."""
+        events: list[ChainEvent] = []
+        for frame in frames:
+            try:
+                events.append(decode_message(frame, self.net.network_id))
+            except DecodeError:
+                if events:
+                    await self.apply(events)
+                raise
+        await self.apply(events)
 
     async def _next_frames(self, queue: asyncio.Queue[bytes], stop: asyncio.Event
                            ) -> list[bytes]:
