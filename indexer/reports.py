@@ -12,6 +12,7 @@ from indexer.config import Config
 from indexer.epochs import EpochCalendar, parse_era_summaries
 from indexer.export import to_adastry_multiowner, to_csv, to_json
 from indexer.importer import ImportedReward, parse_rewards_csv
+from indexer.ogmios import fetch_health
 from indexer.store import Store
 
 PUBLIC_VIEWS = ("chain_tip", "pool_certificate", "withdrawal", "reward_event", "pool_epoch",
@@ -27,7 +28,7 @@ async def status(cfg: Config) -> str:
         blocks = await store.fetch("SELECT count(*) AS n FROM block")
     finally:
         await store.close()
-    lag = "unknown (the daemon records the node tip only in its metrics)"
+    lag = await _node_lag(cfg, tip["slot"], tip["block_height"])
     lines = [
         f"network:                 {net.get('name', '?')} (magic {net.get('magic', '?')})",
         f"tip slot:                {tip['slot']}",
@@ -37,9 +38,22 @@ async def status(cfg: Config) -> str:
         f"lag behind wall clock:   {_lag(tip['updated_at'])}",
         f"blocks stored:           {blocks[0]['n']}",
         f"last materialized epoch: {last[0]['e']}",
-        f"node lag:                {lag}",
+        f"distance to node tip:    {lag}",
     ]
     return "\n".join(lines)
+
+
+async def _node_lag(cfg: Config, slot: int | None, height: int | None) -> str:
+    """Distance to the node's tip, from Ogmios' /health (if it answers)."""
+    try:
+        _, health = await fetch_health(cfg.ogmios.url, timeout_s=3.0)
+    except (OSError, TimeoutError, ValueError) as exc:
+        return f"unknown: Ogmios at {cfg.ogmios.url} does not answer ({type(exc).__name__})"
+    node = health.get("lastKnownTip")
+    if not isinstance(node, dict):
+        return "unknown: the node has no tip yet"
+    blocks = node.get("height", 0) - (height or 0)
+    return f"{node.get('slot', 0) - (slot or 0)} slots, {blocks} blocks behind the node"
 
 
 def _lag(updated: dt.datetime) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from fractions import Fraction
 
 from indexer.simulator.scenarios import build_demo_chain, demo_network
@@ -41,3 +42,54 @@ async def test_demo_chain_end_to_end_matches_the_model(dsn: str) -> None:
     assert sorted(mir) == sorted((c[0], c[3], c[4], c[5]) for c in model.credits
                                  if c[2] == "mir")
     assert mir, "the demo chain credits an MIR"
+
+
+async def test_pools_filter_restricts_materialization_only(dsn: str, databases: object) -> None:
+    """`[indexer] pools` limits pool_epoch/pool_owner_epoch; the chain capture stays whole."""
+    from tests.bigchain import big_chain, big_network
+    from tests.pg import Databases
+
+    assert isinstance(databases, Databases)
+    net = big_network()
+    chain = big_chain(net, 120, 3)
+    everything = await databases.new()
+    async with Simulator(net) as sim:
+        sim.extend(*chain)
+        await sync(config(sim.url, everything, live_distance_blocks=-1), sim)
+        full = await views(everything)
+        chosen = full["pool_epoch"][0]["pool_id"]
+        await sync(config(sim.url, dsn, live_distance_blocks=-1, pools=(chosen,)), sim)
+        only = await views(dsn)
+    assert {r["pool_id"] for r in full["pool_epoch"]} > {chosen}
+    assert only["pool_epoch"] == [r for r in full["pool_epoch"] if r["pool_id"] == chosen]
+    assert only["pool_owner_epoch"] == [r for r in full["pool_owner_epoch"]
+                                        if r["pool_id"] == chosen]
+    assert only["pool_certificate"] == full["pool_certificate"]
+
+
+async def test_status_and_export_commands(dsn: str, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from indexer.cli import main
+
+    assert isinstance(tmp_path, Path)
+    net = demo_network()
+    async with Simulator(net) as sim:
+        sim.extend(*build_demo_chain(net))
+        await sync(config(sim.url, dsn), sim)
+        v = await views(dsn)
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f'[ogmios]\nurl = "{sim.url}"\n[database]\ndsn = "{dsn}"\n')
+        pool = v["pool_epoch"][0]["pool_id"]
+        out = tmp_path / "x.csv"
+        code = await asyncio.to_thread(main, ["export", "--config", str(cfg), "--pool", pool,
+                                              "--format", "adastry-multiowner", "-o", str(out)])
+        assert code == 0
+        lines = out.read_text().splitlines()
+        assert lines[0].startswith("Date,Epoch,Rewards,MIR")
+        assert len(lines) == 1 + len(v["pool_owner_epoch"])
+        from indexer.reports import status
+        from indexer.config import load_config
+        text = await status(load_config(cfg))
+    assert f"tip slot:                {v['chain_tip'][0]['slot']}" in text
+    assert "0 slots, 0 blocks behind the node" in text
