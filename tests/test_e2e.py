@@ -88,8 +88,8 @@ async def test_status_and_export_commands(dsn: str, tmp_path: object) -> None:
         lines = out.read_text().splitlines()
         assert lines[0].startswith("Date,Epoch,Rewards,MIR")
         assert len(lines) == 1 + len(v["pool_owner_epoch"])
-        from indexer.reports import status
         from indexer.config import load_config
+        from indexer.reports import status
         text = await status(load_config(cfg))
     assert f"tip slot:                {v['chain_tip'][0]['slot']}" in text
     assert "0 slots, 0 blocks behind the node" in text
