@@ -93,3 +93,52 @@ async def _moved(dsn: str, previous: int | None) -> bool:
     slot = await tip_slot(dsn)
     return slot is not None and slot != previous
 
+
+
+async def _http_get(port: int, path: str) -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, body = raw.decode().partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+async def test_cli_exits_nonzero_on_bad_input_and_serves_metrics(dsn: str, tmp_path: Path
+                                                                 ) -> None:
+    """The real process: /metrics and /ready while following; a frame that is not JSON stops it
+    with exit code 1 and a message; the database stays at the last good block."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    net = big_network()
+    chain = big_chain(net, 60, 2)
+    cfg = tmp_path / "indexer.toml"
+    async with Simulator(net) as sim:
+        sim.extend(*chain[:50])
+        _write_config(cfg, sim.url, dsn)
+        cfg.write_text(cfg.read_text() + f'\n[metrics]\nport = {port}\n')
+        proc = await _start(cfg)
+        await wait_for(lambda: synced(dsn, sim), 30)
+        await wait_for(lambda: _metrics_ready(port), 10)
+        status, body = await _http_get(port, "/metrics")
+        assert status == 200 and f"indexer_tip_slot {chain[49]['slot']}" in body
+        assert "indexer_rollbacks_total" in body and "indexer_reconnects_total" in body
+        sim.inject_raw(b"{ this is not json")
+        sim.extend(chain[50])
+        code = await asyncio.wait_for(proc.wait(), 30)
+        err = (await proc.stderr.read()).decode()  # type: ignore[union-attr]
+    assert code == 1, err
+    assert "DecodeError" in err and "JSON" in err
+    assert await tip_slot(dsn) == chain[49]["slot"]
+
+
+async def _metrics_ready(port: int) -> bool:
+    try:
+        status, _ = await _http_get(port, "/ready")
+    except OSError:
+        return False
+    return status == 200
