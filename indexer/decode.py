@@ -7,51 +7,49 @@ block (scripts, datums, metadata, votes, ...) is never looked at.
 
 Speed: the per-transaction path (inputs, outputs) is written as flat loops with local lookups
 and no per-field helper calls; certificates, withdrawals and proposals are rare, so they are
-decoded by small readable helpers. ``try`` blocks cost nothing in CPython 3.11 until something
-raises, so malformed data is caught as ordinary ``KeyError``/``TypeError``/``ValueError`` and
-only then turned into a ``DecodeError`` that names the block, the slot and the field.
+decoded by small readable helpers (certificates and proposals in ``indexer.decode_certs``, the
+field checks they share with this module in ``indexer.decode_fields``). ``try`` blocks cost
+nothing in CPython 3.11 until something raises, so malformed data is caught as ordinary
+``KeyError``/``TypeError``/``ValueError`` and only then turned into a ``DecodeError`` that
+names the block, the slot and the field.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
 import orjson
-import structlog
 
-from indexer.address import (
-    cred_from_hex,
-    cred_from_stake_address,
-    pool_hash_from_bech32,
-    pool_hash_of_vkey,
-    stake_part,
+from indexer.address import pool_hash_of_vkey, stake_part
+from indexer.decode_certs import _certificates, _proposals
+from indexer.decode_fields import (
+    _I64_MIN,
+    _SHAPE_ERRORS,
+    _U64,
+    _ada,
+    _amount_field,
+    _Bad,
+    _bad_amount,
+    _is_hash32,
+    _is_u64,
+    _show,
+    _stake_cred,
 )
 from indexer.types import (
     Block,
     BlockHeight,
-    Certificate,
     ChainEvent,
     Cred,
     DecodeError,
-    EpochNo,
-    MirTransfer,
     Point,
     Pointer,
     PoolHash,
-    PoolRegistration,
-    PoolRetirement,
     RollBackward,
     RollForward,
     Slot,
-    StakeDelegation,
-    StakeDeregistration,
-    StakeRegistration,
     Tip,
-    TreasuryWithdrawalProposal,
     Tx,
     TxIn,
     TxOut,
@@ -59,12 +57,6 @@ from indexer.types import (
 )
 
 __all__ = ["decode_block", "decode_message"]
-
-_log = structlog.get_logger(__name__)
-
-_U64 = 1 << 64
-_I64_MIN = -(1 << 63)
-_I64_END = 1 << 63
 
 # orjson silently turns integers outside [-2**63, 2**64) into floats. Any such number has at
 # least 20 digits, or is negative with at least 19; only frames holding one are parsed with the
@@ -82,10 +74,6 @@ _BIG_POSITIVE = b":" + b"0" * 20
 _BIG_NEGATIVE = b":-" + b"0" * 19
 _INTEGER = re.compile(rb"-?\d+")
 
-# The only exceptions that malformed JSON shapes can raise in the code below (AddressError is
-# a ValueError; ``None`` or a list where a dict is expected gives TypeError/AttributeError).
-_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
-
 # stake_part() costs ~1 µs per Shelley address; the same addresses recur constantly (exchanges,
 # DEX scripts, change addresses), so a bounded cache pays for itself. Cleared when full.
 _STAKE_CACHE: dict[str, Cred | Pointer | None] = {}
@@ -98,24 +86,6 @@ _new_tuple = tuple.__new__
 
 _OUTPUT_HRP = {0: "addr_test1", 1: "addr1"}
 _REWARD_HRP = {0: "stake_test1", 1: "stake1"}
-
-
-class _Bad(Exception):
-    """A malformed field, located relative to the current object. Outer layers prepend their
-    own position; ``decode_block`` turns it into a ``DecodeError`` with block id and slot."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def within(self, prefix: str) -> _Bad:
-        return _Bad(self.message, f"{prefix}.{self.field}")
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 # --- frames ---------------------------------------------------------------------------------
@@ -213,14 +183,6 @@ def _point(point: Any) -> Point | None:
     except _SHAPE_ERRORS:
         pass
     raise DecodeError(f"malformed point {_show(point)}", field="result.point")
-
-
-def _is_u64(n: Any) -> bool:
-    return type(n) is int and 0 <= n < _U64
-
-
-def _is_hash32(h: Any) -> bool:
-    return type(h) is str and len(h) == 64
 
 
 # --- blocks ---------------------------------------------------------------------------------
@@ -382,216 +344,7 @@ def _out_field(field: str | None, k: int) -> str:
     return field if field is not None else f"outputs[{k}]"
 
 
-# --- amounts, credentials, ratios (cold path helpers) ---------------------------------------
-
-
-def _amount_field(value: Any, field: str) -> str:
-    legacy = type(value) is dict and "ada" not in value
-    return f"{field}.lovelace" if legacy else f"{field}.ada.lovelace"
-
-
-def _bad_amount(n: Any, lo: int, end: int, field: str) -> _Bad:
-    if type(n) is not int:
-        return _Bad(f"expected an integer amount, got {_show(n)}", field)
-    return _Bad(f"amount {n} outside [{lo}, {end})", field)
-
-
-def _ada(value: Any, field: str, lo: int = 0, end: int = _U64) -> int:
-    """An ada amount, ``{"ada": {"lovelace": n}}`` (6.1+) or ``{"lovelace": n}`` (6.0)."""
-    if type(value) is not dict:
-        raise _Bad(f"expected an ada value object, got {_show(value)}", field)
-    ada = value.get("ada")
-    if ada is None:
-        n = value.get("lovelace")
-    elif type(ada) is dict:
-        n = ada.get("lovelace")
-    else:
-        raise _Bad(f"expected an object, got {_show(ada)}", f"{field}.ada")
-    if type(n) is not int or not lo <= n < end:
-        raise _bad_amount(n, lo, end, _amount_field(value, field))
-    return n
-
-
-def _u64(n: Any, field: str) -> int:
-    if not _is_u64(n):
-        raise _Bad(f"expected an unsigned integer, got {_show(n)}", field)
-    return int(n)
-
-
-def _str(s: Any, field: str) -> str:
-    if type(s) is not str:
-        raise _Bad(f"expected a string, got {_show(s)}", field)
-    return str(s)
-
-
-def _opt_str(s: Any, field: str) -> str | None:
-    return None if s is None else _str(s, field)
-
-
-def _hex_cred(h: Any, field: str, *, script: bool = False) -> Cred:
-    if type(h) is not str or len(h) != 56:
-        raise _Bad(f"expected a 56-hex credential, got {_show(h)}", field)
-    try:
-        return cred_from_hex(h, script=script)
-    except ValueError as exc:
-        raise _Bad(f"malformed credential {h!r}", field) from exc
-
-
-def _stake_cred(addr: Any, field: str, hrp: str | None = None) -> Cred:
-    if type(addr) is not str or not addr.startswith("stake"):
-        raise _Bad(f"expected a stake address, got {_show(addr)}", field)
-    if hrp is not None and not addr.startswith(hrp):
-        raise _Bad(f"stake address of another network: {addr}", field)
-    try:
-        return cred_from_stake_address(addr)
-    except ValueError as exc:
-        raise _Bad(f"malformed stake address {addr!r}", field) from exc
-
-
-def _pool_id(text: Any, field: str) -> PoolHash:
-    if type(text) is not str or not text.startswith("pool1"):
-        raise _Bad(f"expected a pool1… id, got {_show(text)}", field)
-    try:
-        return pool_hash_from_bech32(text)
-    except ValueError as exc:
-        raise _Bad(f"malformed pool id {text!r}", field) from exc
-
-
-def _unit_ratio(text: Any, field: str) -> Fraction:
-    """``"n/d"`` -> exact Fraction in [0, 1]. Parsed by hand: n and d may exceed 64 bits, and
-    ``Fraction(str)`` would also accept signs, spaces and decimals."""
-    if type(text) is not str:
-        raise _Bad(f"expected a ratio string, got {_show(text)}", field)
-    num, sep, den = text.partition("/")
-    if not (sep and num.isascii() and num.isdigit() and den.isascii() and den.isdigit()):
-        raise _Bad(f"malformed ratio {text!r}", field)
-    d = int(den)
-    if d == 0:
-        raise _Bad(f"ratio {text!r} has a zero denominator", field)
-    ratio = Fraction(int(num), d)
-    if ratio > 1:
-        raise _Bad(f"ratio {text!r} is above 1", field)
-    return ratio
-
-
-# --- certificates ---------------------------------------------------------------------------
-
-
-def _stake_credential(c: dict[str, Any]) -> Cred:
-    origin = c.get("from", "verificationKey")  # `from` exists since Ogmios 6.6; keys before
-    if origin == "verificationKey":
-        return _hex_cred(c.get("credential"), "credential")
-    if origin == "script":
-        return _hex_cred(c.get("credential"), "credential", script=True)
-    raise _Bad(f"unknown credential origin {origin!r}", "from")
-
-
-def _opt_deposit(c: dict[str, Any]) -> int | None:
-    dep = c.get("deposit")
-    return None if dep is None else _ada(dep, "deposit")
-
-
-def _registration(c: dict[str, Any], k: int) -> Certificate:
-    return StakeRegistration(k, _stake_credential(c), _opt_deposit(c))
-
-
-def _deregistration(c: dict[str, Any], k: int) -> Certificate:
-    return StakeDeregistration(k, _stake_credential(c), _opt_deposit(c))
-
-
-def _delegation(c: dict[str, Any], k: int) -> Certificate | None:
-    pool = c.get("stakePool")
-    if pool is None:
-        return None  # Conway vote-only delegation: no effect on pool delegation
-    if type(pool) is not dict:
-        raise _Bad(f"expected an object, got {_show(pool)}", "stakePool")
-    return StakeDelegation(k, _stake_credential(c), _pool_id(pool.get("id"), "stakePool.id"))
-
-
-def _pool_registration(c: dict[str, Any], k: int) -> Certificate:
-    p = c["stakePool"]
-    owners = p.get("owners")
-    if type(owners) is not list:
-        raise _Bad(f"expected a list, got {_show(owners)}", "stakePool.owners")
-    relays = p.get("relays")
-    if type(relays) is not list:
-        raise _Bad(f"expected a list, got {_show(relays)}", "stakePool.relays")
-    try:
-        relays_json = orjson.dumps(relays)
-    except TypeError as exc:  # e.g. a > 64-bit integer from the stdlib fallback parser
-        raise _Bad(f"relays not serialisable: {exc}", "stakePool.relays") from exc
-    meta = p.get("metadata")
-    if meta is not None and type(meta) is not dict:
-        raise _Bad(f"expected an object, got {_show(meta)}", "stakePool.metadata")
-    return PoolRegistration(
-        cert_index=k,
-        pool=_pool_id(p.get("id"), "stakePool.id"),
-        vrf_key_hash=_str(p.get("vrfVerificationKeyHash"), "stakePool.vrfVerificationKeyHash"),
-        pledge=_ada(p.get("pledge"), "stakePool.pledge"),
-        cost=_ada(p.get("cost"), "stakePool.cost"),
-        margin=_unit_ratio(p.get("margin"), "stakePool.margin"),
-        reward_account=_stake_cred(p.get("rewardAccount"), "stakePool.rewardAccount"),
-        owners=tuple(_hex_cred(h, f"stakePool.owners[{j}]") for j, h in enumerate(owners)),
-        metadata_url=_opt_str(meta.get("url"), "stakePool.metadata.url") if meta else None,
-        metadata_hash=_opt_str(meta.get("hash"), "stakePool.metadata.hash") if meta else None,
-        relays_json=relays_json,
-    )
-
-
-def _pool_retirement(c: dict[str, Any], k: int) -> Certificate:
-    p = c["stakePool"]
-    return PoolRetirement(k, _pool_id(p.get("id"), "stakePool.id"),
-                          EpochNo(_u64(p.get("retirementEpoch"), "stakePool.retirementEpoch")))
-
-
-_CERTIFICATE_DECODERS: dict[str, Callable[[dict[str, Any], int], Certificate | None]] = {
-    "stakeCredentialRegistration": _registration,
-    "stakeCredentialDeregistration": _deregistration,
-    "stakeDelegation": _delegation,
-    "stakePoolRegistration": _pool_registration,
-    "stakePoolRetirement": _pool_retirement,
-}
-
-# Known certificate types that do not touch stake, delegation or pools.
-_IGNORED_CERTIFICATES = frozenset({
-    "genesisDelegation",
-    "constitutionalCommitteeDelegation",
-    "constitutionalCommitteeHotKeyRegistration",  # the pre-6.3 name of the one above
-    "constitutionalCommitteeRetirement",
-    "delegateRepresentativeRegistration",
-    "delegateRepresentativeUpdate",
-    "delegateRepresentativeRetirement",
-})
-
-
-def _certificates(certs: Any, bid: str, slot: int) -> tuple[Certificate, ...]:
-    """``cert_index`` is the position in Ogmios' list (MIR moved out, Conway reg+deleg split
-    into two entries), as SPEC §7 defines it."""
-    res: list[Certificate] = []
-    if type(certs) is not list:
-        raise _Bad(f"expected a list, got {_show(certs)}", "certificates")
-    for k, c in enumerate(certs):
-        kind = c.get("type") if type(c) is dict else None
-        if type(kind) is not str:
-            raise _Bad(f"certificate without a type: {_show(c)}", f"certificates[{k}]")
-        decoder = _CERTIFICATE_DECODERS.get(kind)
-        if decoder is None:
-            if kind not in _IGNORED_CERTIFICATES:
-                _log.warning("decode.unknown_certificate", type=kind, block_id=bid, slot=slot)
-            continue
-        try:
-            cert = decoder(c, k)
-        except _Bad as exc:
-            raise exc.within(f"certificates[{k}]") from exc
-        except _SHAPE_ERRORS as exc:
-            raise _Bad(f"malformed {kind} certificate ({type(exc).__name__}: {exc})",
-                       f"certificates[{k}]") from exc
-        if cert is not None:
-            res.append(cert)
-    return tuple(res)
-
-
-# --- withdrawals and proposals --------------------------------------------------------------
+# --- withdrawals ----------------------------------------------------------------------------
 
 
 def _withdrawals(wds: Any, reward_hrp: str | None) -> tuple[Withdrawal, ...]:
@@ -602,39 +355,3 @@ def _withdrawals(wds: Any, reward_hrp: str | None) -> tuple[Withdrawal, ...]:
         field = f"withdrawals.{addr}"
         res.append(Withdrawal(_stake_cred(addr, field, reward_hrp), _ada(value, field)))
     return tuple(res)
-
-
-def _proposals(
-    props: Any,
-) -> tuple[tuple[MirTransfer, ...], tuple[TreasuryWithdrawalProposal, ...]]:
-    """Pre-Conway MIR certificates and Conway treasury withdrawals share the action type
-    ``treasuryWithdrawals``; the key tells them apart (ogmios.md §3.4): a bare 56-hex
-    credential is a MIR (key hash assumed: Ogmios drops the flag; the delta may be negative),
-    a bech32 stake address is a Conway proposal. ``treasuryTransfer`` (pot to pot) and all
-    other actions touch no account and are skipped."""
-    if type(props) is not list:
-        raise _Bad(f"expected a list, got {_show(props)}", "proposals")
-    mir: list[MirTransfer] = []
-    tw: list[TreasuryWithdrawalProposal] = []
-    for j, prop in enumerate(props):
-        try:
-            action = prop["action"]
-            if action["type"] != "treasuryWithdrawals":
-                continue
-            wds = action["withdrawals"]
-            if type(wds) is not dict:
-                raise _Bad(f"expected an object, got {_show(wds)}", "action.withdrawals")
-            for key, value in wds.items():
-                field = f"action.withdrawals.{key}"
-                if type(key) is str and key.startswith("stake"):
-                    tw.append(TreasuryWithdrawalProposal(j, _stake_cred(key, field),
-                                                         _ada(value, field)))
-                else:
-                    mir.append(MirTransfer(_hex_cred(key, field),
-                                           _ada(value, field, _I64_MIN, _I64_END)))
-        except _Bad as exc:
-            raise exc.within(f"proposals[{j}]") from exc
-        except _SHAPE_ERRORS as exc:
-            raise _Bad(f"malformed proposal ({type(exc).__name__}: {exc})",
-                       f"proposals[{j}]") from exc
-    return tuple(mir), tuple(tw)

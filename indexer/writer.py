@@ -81,6 +81,10 @@ class Cursor:
     epoch: int | None = None
 
 
+class RollbackTooDeep(Exception):
+    """The node rolled back below the window we keep (k blocks): refuse rather than guess."""
+
+
 class Writer:
     def __init__(self, store: Store, epochs: Epochs, net: NetworkInfo, *,
                  batch_max_blocks: int = 500, batch_max_bytes: int = 32 << 20,
@@ -91,9 +95,11 @@ class Writer:
         self.cursor = Cursor()
         self.stats = WriterStats()
         self.after_commit: list[Callable[[], Awaitable[None]]] = []
+        self.pruned_slot: int | None = None  # spends at or before it are forgotten
 
     async def load(self) -> None:
         cp = await self.store.checkpoint()
+        self.pruned_slot = await self.store.get_meta("pruned_slot")
         self.cursor = Cursor(cp.slot, cp.block_hash.hex() if cp.block_hash else None,
                              cp.height, cp.epoch_no)
 
@@ -169,10 +175,12 @@ class Writer:
             await self._flush(tx, rows)
             await tx.set_checkpoint(cursor.slot, bytes.fromhex(cursor.block_id)
                                     if cursor.block_id else None, cursor.height, cursor.epoch)
-            self.stats.batches += 1
-            if self.stats.batches % self.prune_every == 0:
-                await self._prune(tx)
+            pruned = None
+            if (self.stats.batches + 1) % self.prune_every == 0:
+                pruned = await self._prune(tx)
+        self.stats.batches += 1
         self.cursor = cursor
+        self.pruned_slot = pruned if pruned is not None else self.pruned_slot
         self.stats.last_commit_s = time.monotonic() - started
 
     async def _forward(self, tx: StoreTx, rows: BatchRows, block: Block, cursor: Cursor
@@ -199,6 +207,11 @@ class Writer:
             slot, epoch = point.slot, self.epochs.epoch_of(point.slot)
             found = await tx.sql_rows("SELECT height FROM block WHERE slot = $1", slot)
             height = found[0]["height"] if found else None
+        if self.pruned_slot is not None and slot < self.pruned_slot:
+            raise RollbackTooDeep(
+                f"the node rolled back to slot {slot}, below slot {self.pruned_slot} where "
+                f"spent outputs were already pruned (more than k = {self.net.k} blocks deep); "
+                "resync from an earlier point into a fresh database")
         if cursor.slot is not None and (cursor.slot != slot or point is None):
             self.stats.rollbacks += 1
             log.info("writer.rollback", to_slot=slot, from_slot=cursor.slot)
@@ -236,7 +249,12 @@ class Writer:
                                   getattr(row.cert, "retirement_epoch", None)))
         await tx.insert_pool_certs(records)
 
-    async def _prune(self, tx: StoreTx) -> None:
+    async def _prune(self, tx: StoreTx) -> int | None:
+        """Forget spent outputs deeper than k blocks: no rollback can bring them back."""
         found = await tx.rows("window_slot", self.net.k + 1)
-        if found:
-            await tx.run("prune_spent", found[0]["slot"])
+        if not found:
+            return None
+        slot = int(found[0]["slot"])
+        await tx.run("prune_spent", slot)
+        await tx.run("set_meta", "pruned_slot", slot)
+        return slot

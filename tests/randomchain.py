@@ -50,6 +50,10 @@ class RandomChain:
         self.blocks: list[Json] = []
         self.worlds: list[World] = [World()]
         self.forks = 0
+        self.max_len = 0  # the node never rolls back more than k below the highest tip
+
+    def max_rollback(self) -> int:
+        return max(0, min(len(self.blocks), self.net.k - (self.max_len - len(self.blocks))))
 
     @property
     def world(self) -> World:
@@ -76,6 +80,7 @@ class RandomChain:
             self.blocks.append(block)
             self.worlds.append(world)
             new.append(block)
+        self.max_len = max(self.max_len, len(self.blocks))
         return new
 
     # --- transactions --------------------------------------------------------------------------

@@ -19,7 +19,8 @@ The story (epochs of 100 one-second slots, 8 blocks each, Shelley from slot 0, k
 ``StoryLedger`` answers ``rewardsProvenance`` and ``rewardAccountSummaries`` for a Simulator
 serving such a chain: blocks made are counted on the simulator's chain, stakes come from an
 independent replay (``tests.model.Model``) of the chain up to the snapshot, and the leader
-reward follows the ledger's formula.
+reward follows the ledger's formula (``leader_reward`` of the demo's simulated ledger,
+``indexer.simulator.ledger``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from indexer.simulator.chain import (
     pool_retire_cert,
     reg_cert,
 )
+from indexer.simulator.ledger import leader_reward
 from indexer.simulator.network import Network
 from indexer.simulator.scenarios import Purse
 from indexer.simulator.server import Simulator
@@ -170,15 +172,6 @@ class PoolFigures:
     owners_stake: int
     pool_stake: int
     delegators: dict[str, int]  # credential hex -> stake
-
-
-def leader_reward(total: int, cost: int, margin: Fraction, owners_stake: int,
-                  pool_stake: int) -> int:
-    """The ledger's leader reward: c + floor((R - c)(m + (1 - m) s/σ)), or R if R <= c."""
-    if total <= cost:
-        return total
-    share = Fraction(owners_stake, pool_stake) if pool_stake else Fraction(0)
-    return cost + int((total - cost) * (margin + (1 - margin) * share))
 
 
 class StoryLedger:

@@ -172,3 +172,64 @@ async def test_huge_margin_fraction_is_stored_exactly(dsn: str) -> None:
     finally:
         await store.close()
     assert [(int(r["margin_num"]), int(r["margin_den"])) for r in rows] == [(num, den)]
+
+
+async def test_start_point_skips_the_chain_before_it(dsn: str) -> None:
+    """`[indexer] start = { slot, id }` (mainnet: the last Byron block) begins after it."""
+    from indexer.types import Point
+
+    net = demo_network()
+    chain = build_demo_chain(net)
+    start = chain[9]
+    async with Simulator(net) as sim:
+        sim.extend(*chain)
+        await sync(config(sim.url, dsn, start=Point(start["slot"], start["id"]), **NEVER_LIVE),
+                   sim)
+    from indexer.store import Store
+    store = await Store.connect(dsn)
+    try:
+        first = await store.fetch("SELECT min(slot) AS s, count(*) AS n FROM block")
+    finally:
+        await store.close()
+    assert first[0]["s"] == chain[10]["slot"] and first[0]["n"] == len(chain) - 10
+
+
+async def test_database_of_another_chain_stops_with_no_intersection(dsn: str) -> None:
+    net = demo_network()
+    async with Simulator(net) as sim:
+        sim.extend(*build_demo_chain(net)[:30])
+        await sync(config(sim.url, dsn, **NEVER_LIVE), sim)
+    cb = ChainBuilder(net)
+    other = cb.blocks(None, range(0, 400, 7), salt="elsewhere")
+    async with Simulator(net) as sim:
+        sim.extend(*other)
+        with pytest.raises(BaseExceptionGroup) as info:
+            await asyncio.wait_for(daemon.run(config(sim.url, dsn, **NEVER_LIVE)), 20)
+    from indexer.ogmios import IntersectionNotFound
+    assert any(isinstance(e, IntersectionNotFound) for e in info.value.exceptions)
+
+
+async def test_rollback_below_the_pruned_window_is_refused(dsn: str) -> None:
+    """A rollback deeper than k (which a node never makes) stops the daemon loudly rather than
+    leaving balances that miss outputs already pruned."""
+    from indexer.decode import decode_message
+    from indexer.epochs import EpochCalendar, parse_era_summaries
+    from indexer.store import Store
+    from indexer.writer import Epochs, NetworkInfo, RollbackTooDeep, Writer
+    from tests.randomchain import back_frame, frame
+
+    net = demo_network()
+    chain = build_demo_chain(net)
+    store = await Store.connect(dsn)
+    try:
+        cal = EpochCalendar(parse_era_summaries(net.era_summaries_json(10**6)))
+        writer = Writer(store, Epochs(cal), NetworkInfo(0, net.k, 500_000_000, None),
+                        batch_max_blocks=5, prune_every_batches=1)
+        for i in range(0, len(chain), 5):
+            await writer.apply([decode_message(frame(b, chain[-1])) for b in chain[i:i + 5]])
+        assert writer.pruned_slot is not None
+        with pytest.raises(RollbackTooDeep, match="pruned"):
+            await writer.apply([decode_message(back_frame(chain[50], chain[50]))])
+        assert await tip_slot(dsn) == chain[-1]["slot"]  # nothing changed
+    finally:
+        await store.close()

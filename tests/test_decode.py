@@ -17,7 +17,7 @@ from pycardano import Address
 from pycardano.address import PointerAddress
 from pycardano.hash import ScriptHash, VerificationKeyHash
 
-from indexer import decode
+from indexer import decode, decode_certs
 from indexer.address import (
     base_address,
     bech32_encode,
@@ -490,7 +490,7 @@ def test_ignored_and_unknown_certificates(monkeypatch: pytest.MonkeyPatch) -> No
         def warning(self, event: str, **kw: Any) -> None:
             logged.append((event, kw))
 
-    monkeypatch.setattr(decode, "_log", Recorder())
+    monkeypatch.setattr(decode_certs, "_log", Recorder())
     got = certs(
         {"type": "genesisDelegation", "issuer": {"id": "00" * 28},
          "delegate": {"id": "11" * 28, "vrfVerificationKeyHash": "22" * 32}},

@@ -16,8 +16,10 @@ import asyncpg
 import pytest
 
 from indexer import demo, embedded_pg
-from indexer.demo import REWARD_PER_BLOCK, DemoLedger, leader_reward, run_demo, short_address
+from indexer.demo import run_demo
+from indexer.demo_report import short_address
 from indexer.embedded_pg import Binaries, EmbeddedPostgres, EmbeddedPostgresError
+from indexer.simulator.ledger import REWARD_PER_BLOCK, DemoLedger, leader_reward
 from indexer.simulator.scenarios import DEMO_POOL, DEMO_WALLETS, build_demo_chain, demo_network
 from indexer.simulator.server import Simulator
 from tests.pg import Databases, with_database

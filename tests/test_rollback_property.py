@@ -1,6 +1,7 @@
-"""Random forward / rollback (up to k deep, across epoch boundaries) / restart sequences,
-applied through the real decoder and writer to PostgreSQL, leave the database equal to a
-straight run over the final chain, and its materialized rows equal a from-scratch model."""
+"""A Hypothesis state machine: random forward blocks, rollbacks (up to k deep, across epoch
+boundaries) and restarts, applied through the real decoder and writer to PostgreSQL, leave the
+database equal to a straight run over the final chain, and its materialized rows equal a
+from-scratch model (tests/model.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import asyncio
 from fractions import Fraction
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from indexer.decode import decode_block, decode_message
 from indexer.epochs import EpochCalendar, parse_era_summaries
@@ -37,41 +39,77 @@ async def _apply_frames(writer: Writer, frames: list[bytes], batch: int) -> None
 async def _views(dsn: str) -> dict[str, list[dict[str, Any]]]:
     store = await Store.connect(dsn)
     try:
-        out = {}
-        for name, sql in VIEWS.items():
-            out[name] = [dict(r) for r in await store.fetch(sql)]
-        return out
+        out = {name: [dict(r) for r in await store.fetch(sql)] for name, sql in VIEWS.items()}
     finally:
         await store.close()
+    for r in out["chain_tip"]:
+        r.pop("updated_at", None)
+    return out
 
 
-async def _run(ops: list[tuple[str, Any]], chain: RandomChain, databases: Databases) -> None:
-    dsn, straight = await databases.new(), await databases.new()
-    store = await Store.connect(dsn)
-    try:
-        writer = _writer(store, 5)
-        await writer.load()
-        for op, arg in ops:
-            if op == "apply":
-                frames, batch = arg
-                await _apply_frames(writer, frames, batch)
-            else:  # restart: a new writer that knows only what the database says
-                writer = _writer(store, 5)
-                await writer.load()
-    finally:
-        await store.close()
-    store = await Store.connect(straight)
-    try:
-        writer = _writer(store, 50)
-        await _apply_frames(writer, [frame(b, chain.blocks[-1]) for b in chain.blocks], 50)
-    finally:
-        await store.close()
-    got, want = await _views(dsn), await _views(straight)
-    for rows in (got["chain_tip"], want["chain_tip"]):
-        for r in rows:
-            r.pop("updated_at", None)
-    assert got == want
-    _check_model(got, chain)
+class ForkMachine(RuleBasedStateMachine):
+    databases: Databases  # set by the test
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.chain = RandomChain(NET)
+        self.dsn = self.run(self.databases.new())
+        self.store = self.run(Store.connect(self.dsn))
+        self.writer = self._fresh_writer()
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def _fresh_writer(self) -> Writer:
+        writer = _writer(self.store, 5)
+        self.run(writer.load())
+        return writer
+
+    @rule(data=st.data(), n=st.integers(1, 25), batch=st.integers(1, 12))
+    def forward(self, data: st.DataObject, n: int, batch: int) -> None:
+        blocks = self.chain.forward(data, n)
+        self.run(_apply_frames(self.writer, [frame(b, blocks[-1]) for b in blocks], batch))
+
+    @precondition(lambda self: self.chain.max_rollback() > 0)
+    @rule(data=st.data(), batch=st.integers(1, 12))
+    def rollback(self, data: st.DataObject, batch: int) -> None:
+        depth = data.draw(st.integers(1, self.chain.max_rollback()), label="depth")
+        self.chain.rollback(depth)
+        base = self.chain.blocks[-1] if self.chain.blocks else None
+        new = self.chain.forward(data, data.draw(st.integers(0, NET.k), label="new blocks"))
+        tip = new[-1] if new else (base or {"slot": 0, "id": "00" * 32, "height": 0})
+        frames = [back_frame(base, tip)] + [frame(b, tip) for b in new]
+        self.run(_apply_frames(self.writer, frames, batch))
+
+    @rule()
+    def restart(self) -> None:
+        """A new writer that knows only what the database says (as after a crash)."""
+        self.writer = self._fresh_writer()
+
+    def teardown(self) -> None:
+        try:
+            self.run(self._check())
+        finally:
+            self.run(self.store.close())
+            self.loop.close()
+
+    async def _check(self) -> None:
+        straight = await self.databases.new()
+        store = await Store.connect(straight)
+        try:
+            writer = _writer(store, 50)
+            if self.chain.blocks:
+                tip = self.chain.blocks[-1]
+                await _apply_frames(writer, [frame(b, tip) for b in self.chain.blocks], 50)
+        finally:
+            await store.close()
+        got = await _views(self.dsn)
+        if not self.chain.blocks:  # rolled back to origin: nothing at all
+            assert all(not rows for name, rows in got.items() if name != "chain_tip")
+            return
+        assert got == await _views(straight)
+        _check_model(got, self.chain)
 
 
 def _check_model(v: dict[str, list[dict[str, Any]]], chain: RandomChain) -> None:
@@ -95,36 +133,19 @@ def _check_model(v: dict[str, list[dict[str, Any]]], chain: RandomChain) -> None
             want["accounts_balance_lovelace"], want["owners_balance_lovelace"], want["owners"],
             want["reward_account"], want["pledge_met"]), key
         assert abs(Fraction(r["margin"]) - want["margin"]) < Fraction(1, 10**15), key
-    credits = list((r["stake_address"], r["pool_id"], r["kind"], r["earned_epoch"],
-                      r["spendable_epoch"], r["amount_lovelace"])
-                     for r in v["reward_event"] if r["kind"] in ("mir", "pool_deposit_refund"))
+    credits = [(r["stake_address"], r["pool_id"], r["kind"], r["earned_epoch"],
+                r["spendable_epoch"], r["amount_lovelace"])
+               for r in v["reward_event"] if r["kind"] in ("mir", "pool_deposit_refund")]
+
     def key(c: tuple[Any, ...]) -> tuple[Any, ...]:
         return (c[0], c[1] or "", *c[2:])
 
     assert sorted(credits, key=key) == sorted(model.credits, key=key)
 
 
-@settings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(data=st.data())
-def test_random_forks_and_restarts_equal_a_straight_run(data: st.DataObject,
-                                                        databases: Databases) -> None:
-    chain = RandomChain(NET)
-    ops: list[tuple[str, Any]] = []
-    for _ in range(data.draw(st.integers(2, 8), label="steps")):
-        kind = data.draw(st.sampled_from(["forward", "forward", "rollback", "restart"]))
-        if kind == "forward":
-            blocks = chain.forward(data, data.draw(st.integers(1, 25)))
-            ops.append(("apply", ([frame(b, blocks[-1]) for b in blocks],
-                                  data.draw(st.integers(1, 12)))))
-        elif kind == "rollback" and chain.blocks:
-            depth = data.draw(st.integers(1, min(NET.k, len(chain.blocks))))
-            chain.rollback(depth)
-            tip = chain.blocks[-1] if chain.blocks else None
-            new = chain.forward(data, data.draw(st.integers(0, NET.k)))
-            tip_json = new[-1] if new else (tip or {"slot": 0, "id": "00" * 32, "height": 0})
-            frames = [back_frame(tip, tip_json)] + [frame(b, tip_json) for b in new]
-            ops.append(("apply", (frames, data.draw(st.integers(1, 12)))))
-        elif kind == "restart":
-            ops.append(("restart", None))
-    asyncio.run(_run(ops, chain, databases))
+def test_random_forks_and_restarts_equal_a_straight_run(databases: Databases) -> None:
+    ForkMachine.databases = databases
+    run_state_machine_as_test(ForkMachine, settings=settings(
+        max_examples=25, stateful_step_count=10, deadline=None,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],  # shrinking DB runs is slow
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))

@@ -1,0 +1,139 @@
+"""Low-level field checks shared by ``indexer.decode`` (frames, blocks, the per-transaction hot
+path) and ``indexer.decode_certs`` (certificates and proposals): the located-error type
+``_Bad``, the shape-error tuple, and the amount/credential/ratio readers. Each reader either
+returns a checked value or raises ``_Bad`` naming the field, relative to the current object.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from indexer.address import cred_from_hex, cred_from_stake_address, pool_hash_from_bech32
+from indexer.types import Cred, PoolHash
+
+_U64 = 1 << 64
+_I64_MIN = -(1 << 63)
+_I64_END = 1 << 63
+
+# The only exceptions that malformed JSON shapes can raise in the decoders (AddressError is
+# a ValueError; ``None`` or a list where a dict is expected gives TypeError/AttributeError).
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+class _Bad(Exception):
+    """A malformed field, located relative to the current object. Outer layers prepend their
+    own position; ``decode_block`` turns it into a ``DecodeError`` with block id and slot."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def within(self, prefix: str) -> _Bad:
+        return _Bad(self.message, f"{prefix}.{self.field}")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _is_u64(n: Any) -> bool:
+    return type(n) is int and 0 <= n < _U64
+
+
+def _is_hash32(h: Any) -> bool:
+    return type(h) is str and len(h) == 64
+
+
+# --- amounts, credentials, ratios (cold path helpers) ---------------------------------------
+
+
+def _amount_field(value: Any, field: str) -> str:
+    legacy = type(value) is dict and "ada" not in value
+    return f"{field}.lovelace" if legacy else f"{field}.ada.lovelace"
+
+
+def _bad_amount(n: Any, lo: int, end: int, field: str) -> _Bad:
+    if type(n) is not int:
+        return _Bad(f"expected an integer amount, got {_show(n)}", field)
+    return _Bad(f"amount {n} outside [{lo}, {end})", field)
+
+
+def _ada(value: Any, field: str, lo: int = 0, end: int = _U64) -> int:
+    """An ada amount, ``{"ada": {"lovelace": n}}`` (6.1+) or ``{"lovelace": n}`` (6.0)."""
+    if type(value) is not dict:
+        raise _Bad(f"expected an ada value object, got {_show(value)}", field)
+    ada = value.get("ada")
+    if ada is None:
+        n = value.get("lovelace")
+    elif type(ada) is dict:
+        n = ada.get("lovelace")
+    else:
+        raise _Bad(f"expected an object, got {_show(ada)}", f"{field}.ada")
+    if type(n) is not int or not lo <= n < end:
+        raise _bad_amount(n, lo, end, _amount_field(value, field))
+    return n
+
+
+def _u64(n: Any, field: str) -> int:
+    if not _is_u64(n):
+        raise _Bad(f"expected an unsigned integer, got {_show(n)}", field)
+    return int(n)
+
+
+def _str(s: Any, field: str) -> str:
+    if type(s) is not str:
+        raise _Bad(f"expected a string, got {_show(s)}", field)
+    return str(s)
+
+
+def _opt_str(s: Any, field: str) -> str | None:
+    return None if s is None else _str(s, field)
+
+
+def _hex_cred(h: Any, field: str, *, script: bool = False) -> Cred:
+    if type(h) is not str or len(h) != 56:
+        raise _Bad(f"expected a 56-hex credential, got {_show(h)}", field)
+    try:
+        return cred_from_hex(h, script=script)
+    except ValueError as exc:
+        raise _Bad(f"malformed credential {h!r}", field) from exc
+
+
+def _stake_cred(addr: Any, field: str, hrp: str | None = None) -> Cred:
+    if type(addr) is not str or not addr.startswith("stake"):
+        raise _Bad(f"expected a stake address, got {_show(addr)}", field)
+    if hrp is not None and not addr.startswith(hrp):
+        raise _Bad(f"stake address of another network: {addr}", field)
+    try:
+        return cred_from_stake_address(addr)
+    except ValueError as exc:
+        raise _Bad(f"malformed stake address {addr!r}", field) from exc
+
+
+def _pool_id(text: Any, field: str) -> PoolHash:
+    if type(text) is not str or not text.startswith("pool1"):
+        raise _Bad(f"expected a pool1… id, got {_show(text)}", field)
+    try:
+        return pool_hash_from_bech32(text)
+    except ValueError as exc:
+        raise _Bad(f"malformed pool id {text!r}", field) from exc
+
+
+def _unit_ratio(text: Any, field: str) -> Fraction:
+    """``"n/d"`` -> exact Fraction in [0, 1]. Parsed by hand: n and d may exceed 64 bits, and
+    ``Fraction(str)`` would also accept signs, spaces and decimals."""
+    if type(text) is not str:
+        raise _Bad(f"expected a ratio string, got {_show(text)}", field)
+    num, sep, den = text.partition("/")
+    if not (sep and num.isascii() and num.isdigit() and den.isascii() and den.isdigit()):
+        raise _Bad(f"malformed ratio {text!r}", field)
+    d = int(den)
+    if d == 0:
+        raise _Bad(f"ratio {text!r} has a zero denominator", field)
+    ratio = Fraction(int(num), d)
+    if ratio > 1:
+        raise _Bad(f"ratio {text!r} is above 1", field)
+    return ratio
