@@ -94,7 +94,7 @@ async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
         applied = await store.migrate()
         if applied:
             log.info("db.migrated", versions=applied)
-        await check_server(cfg.ogmios.url)
+        await check_server(cfg.ogmios.url, reconnect_max_s=cfg.ogmios.reconnect_max_s)
         net, epochs = await discover_network(ledger, store, cfg)
         await _follow(cfg, store, ledger, net, epochs, stop)
     finally:

@@ -86,12 +86,25 @@ def _unchunk(body: bytes) -> bytes:
         pos = end + 2 + size + 2
 
 
-async def check_server(url: str) -> dict[str, Any]:
-    """Read /health, log the version and refuse servers older than 6.13."""
-    status, health = await fetch_health(url)
+async def check_server(url: str, *, reconnect_max_s: float = 30.0) -> dict[str, Any]:
+    """Read /health, log the version and refuse servers older than 6.13. Waits (with backoff)
+    while Ogmios does not answer yet; a /health without a readable version only warns."""
+    backoff = Backoff(reconnect_max_s)
+    while True:
+        try:
+            status, health = await fetch_health(url)
+            break
+        except (TimeoutError, OSError) as exc:
+            await backoff.wait("ogmios.unreachable", exc)
+        except (ValueError, IndexError) as exc:  # answered, but not the JSON we expect
+            log.warning("ogmios.version_unknown", url=url, error=repr(exc))
+            return {}
     version = str(health.get("version", "unknown"))
     log.info("ogmios.server", version=version, http_status=status,
              network=health.get("network"), era=health.get("currentEra"))
+    if "version" not in health:
+        log.warning("ogmios.version_unknown", url=url, http_status=status)
+        return health
     if parse_version(version) < MIN_VERSION:
         raise ServerTooOld(
             f"Ogmios {version} at {url} is too old: this indexer needs Ogmios v6.13 or newer "

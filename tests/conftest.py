@@ -4,7 +4,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from indexer import log
 from tests.pg import Databases, admin_dsn
+
+# the daemon runs in-process in many tests: keep their output to warnings and errors
+log.configure("console", "warning")
 
 
 @pytest.fixture(scope="session")

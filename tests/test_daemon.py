@@ -233,3 +233,24 @@ async def test_rollback_below_the_pruned_window_is_refused(dsn: str) -> None:
         assert await tip_slot(dsn) == chain[-1]["slot"]  # nothing changed
     finally:
         await store.close()
+
+
+async def test_waits_for_ogmios_to_come_up(dsn: str) -> None:
+    """Started before Ogmios (compose, systemd): it waits and retries, then follows."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    net = demo_network()
+    cfg = config(f"ws://127.0.0.1:{port}", dsn, **NEVER_LIVE)
+    sim = Simulator(net)
+    sim.extend(*build_demo_chain(net)[:20])
+    async with Running(cfg) as run:
+        await asyncio.sleep(0.5)  # connection refused meanwhile
+        assert run.task is not None and not run.task.done()
+        await sim.start(port=port)
+        try:
+            await wait_for(lambda: synced(dsn, sim))
+        finally:
+            await sim.stop()
