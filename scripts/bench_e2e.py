@@ -107,6 +107,10 @@ async def bench_daemon(net: Network, chain: list[Json], dsn: str, in_flight: int
     elapsed = time.perf_counter() - started
     stop.set()
     await task
+    rows = await store.fetch("SELECT pg_database_size(current_database()) AS b, "
+                             "(SELECT count(*) FROM utxo) AS u")
+    print(f"database after the sync: {rows[0]['b'] / 2**20:.0f} MiB "
+          f"({rows[0]['u']} staked outputs kept, spent ones pruned past k)")
     await store.close()
     proc.terminate()
     return elapsed
