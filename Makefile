@@ -12,7 +12,7 @@ test: ## run the test suite (real PostgreSQL; see README)
 
 lint: ## ruff + mypy
 	ruff check indexer tests scripts
-	mypy indexer
+	mypy indexer scripts
 
 demo: ## index the bundled scripted chain and print a shared pool's accounting
 	indexer demo

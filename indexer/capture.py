@@ -26,20 +26,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("indexer.capture")
 
-# What B($1) credited, per account, leaving out the accounts withdrawn from since B($1) (the
-# store holds the withdrawals up to the cursor, which is where the ledger is asked).
-_Q_CREDITED = """
-SELECT c.cred, min(c.stake_address) AS stake_address, sum(c.amount)::bigint AS credited,
-       array_agg(DISTINCT c.pool_id) FILTER (WHERE c.pool_id IS NOT NULL) AS pools,
-       array_agg(DISTINCT c.kind) AS kinds
-FROM reward_credit c
-WHERE c.boundary_epoch = $1
-  AND NOT EXISTS (SELECT 1 FROM withdrawal_row w WHERE w.cred = c.cred AND w.epoch_no >= $1)
-GROUP BY c.cred
-ORDER BY c.cred
-"""
-
-
 def _lovelace(value: Any) -> int:
     inner = value.get("ada", value) if isinstance(value, dict) else None
     if not isinstance(inner, dict) or type(inner.get("lovelace")) is not int:
@@ -113,7 +99,7 @@ class RewardCapture:
             await self._check_credits(epoch, point)
         if epoch in self.done:
             return
-        if await self.store.fetch("SELECT 1 FROM live_epoch WHERE boundary_epoch = $1", epoch):
+        if await self.store.query("live_epoch_done", epoch):
             self.done.add(epoch)
             return
         try:
@@ -139,7 +125,7 @@ class RewardCapture:
         withdrawn from since the boundary (drained to 0) cannot be compared and is skipped.
         Best effort: a failure is a warning, never a stop."""
         try:
-            rows = await self.store.fetch(_Q_CREDITED, epoch)
+            rows = await self.store.query("credited_at_boundary", epoch)
             if not rows:
                 return
             params: dict[str, list[str]] = {"keys": [], "scripts": []}

@@ -28,9 +28,7 @@ import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import structlog
 
 from indexer import daemon
@@ -50,7 +48,7 @@ from indexer.simulator.ledger import REWARD_PER_BLOCK, DemoLedger, PoolRewards, 
 from indexer.simulator.network import Network
 from indexer.simulator.scenarios import DEMO_POOL, build_demo_chain, demo_network
 from indexer.simulator.server import Simulator
-from indexer.store import Store
+from indexer.store import DatabaseError, Store, recreate_database
 
 # DemoReport, build_report, connect_help, short_address (indexer.demo_report) and DemoLedger,
 # PoolRewards, leader_reward, REWARD_PER_BLOCK (indexer.simulator.ledger) are re-exported:
@@ -108,17 +106,17 @@ def demo_config(url: str, dsn: str) -> Config:
                   log=LogConfig(level="warning"))
 
 
-async def _wait_step(conn: asyncpg.Connection, task: asyncio.Task[None], tip: Json,
-                     epoch: int, praos: bool) -> None:
+async def _wait_step(store: Store, task: asyncio.Task[None], tip: Json, epoch: int,
+                     praos: bool) -> None:
     deadline = time.monotonic() + STEP_TIMEOUT_S
     while True:
         if task.done():
             task.result()  # the daemon's error
             raise DemoError("the indexer stopped unexpectedly")
-        row = await conn.fetchrow("SELECT block_hash FROM chain_tip")
-        at_tip = row is not None and row["block_hash"] == tip["id"]
-        if at_tip and (not praos or await conn.fetchval(
-                "SELECT count(*) FROM live_epoch WHERE boundary_epoch = $1", epoch)):
+        rows = await store.fetch("SELECT block_hash FROM chain_tip")
+        at_tip = bool(rows) and rows[0]["block_hash"] == tip["id"]
+        if at_tip and (not praos or (await store.fetch(
+                "SELECT count(*) FROM live_epoch WHERE boundary_epoch = $1", epoch))[0][0]):
             return
         if time.monotonic() > deadline:
             if at_tip:
@@ -139,20 +137,16 @@ async def index_demo_chain(dsn: str, net: Network | None = None) -> Simulator:
     await sim.start()
     stop = asyncio.Event()
     store = await Store.connect(dsn, max_size=1)
-    try:
-        await store.migrate()  # the daemon would; done first so that progress can be polled
-    finally:
-        await store.close()
-    conn = await asyncpg.connect(dsn)
     task: asyncio.Task[None] | None = None
     try:
+        await store.migrate()  # the daemon would; done first so that progress can be polled
         for step in _steps(net, chain):
             sim.extend(*step)
             if task is None:
                 task = asyncio.create_task(daemon.run(demo_config(sim.url or "", dsn), stop))
             tip = step[-1]
             epoch = net.epoch_of(tip["slot"])
-            await _wait_step(conn, task, tip, epoch, net.era_of(tip["slot"]) != "byron")
+            await _wait_step(store, task, tip, epoch, net.era_of(tip["slot"]) != "byron")
         stop.set()
         if task is not None:
             await asyncio.wait_for(task, 30)  # the daemon commits and exits
@@ -162,7 +156,7 @@ async def index_demo_chain(dsn: str, net: Network | None = None) -> Simulator:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-        await conn.close()
+        await store.close()
         await sim.stop()
     return sim
 
@@ -170,31 +164,17 @@ async def index_demo_chain(dsn: str, net: Network | None = None) -> Simulator:
 # --- the database ---------------------------------------------------------------------------------
 
 
-def with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise DemoError(f"--dsn must be a postgresql:// URL, got {dsn!r}")
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 async def fresh_database(admin_dsn: str, name: str) -> str:
     """Drop and create database ``name`` on the server of ``admin_dsn``; returns its DSN."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
         raise DemoError(f"invalid database name {name!r}")
-    try:
-        conn = await asyncpg.connect(admin_dsn, timeout=15)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+    try:  # first see that the server answers, so that only that failure is worded as such
+        probe = await asyncio.wait_for(Store.connect(admin_dsn, max_size=1), 15)
+    except DatabaseError as exc:
         raise DemoError(f"cannot connect to PostgreSQL ({_without_password(admin_dsn)[0]}): "
                         f"{exc}") from exc
-    try:
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        except asyncpg.PostgresSyntaxError:  # before PostgreSQL 13
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return with_database(admin_dsn, name)
+    await probe.close()
+    return await recreate_database(admin_dsn, name)
 
 
 # --- the command ----------------------------------------------------------------------------------

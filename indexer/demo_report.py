@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-
 from indexer.embedded_pg import EmbeddedPostgres
 from indexer.simulator.chain import Wallet
 from indexer.simulator.scenarios import DEMO_WALLETS
 from indexer.simulator.server import Simulator
+from indexer.store import Record, Store
 
 __all__ = [
     "WIDTH",
@@ -63,12 +62,12 @@ def _account(addr: str, names: dict[str, str]) -> str:
 class DemoReport:
     sim: Simulator
     pool_id: str
-    pool_epochs: list[asyncpg.Record]
-    owner_rows: list[asyncpg.Record]
-    certs: list[asyncpg.Record]
-    events: list[asyncpg.Record]
-    withdrawals: list[asyncpg.Record]
-    tip: asyncpg.Record
+    pool_epochs: list[Record]
+    owner_rows: list[Record]
+    certs: list[Record]
+    events: list[Record]
+    withdrawals: list[Record]
+    tip: Record
     index_s: float
 
     def render(self) -> str:
@@ -132,7 +131,7 @@ class DemoReport:
         out.append("share = balance / all accounts' balance, op = F split equally among "
                    "owners, stake = S split")
         out.append("by share (owners and reward account RA), total = op + stake.")
-        by_epoch: dict[int, list[asyncpg.Record]] = {}
+        by_epoch: dict[int, list[Record]] = {}
         for r in self.owner_rows:
             by_epoch.setdefault(r["epoch_no"], []).append(r)
         head = (f"  {'account':<22} {'role':<8} {'balance':>16} {'share':>9} "
@@ -201,31 +200,31 @@ def _wrap(text: str, indent: str = "", then: str = "") -> str:
                          subsequent_indent=then or indent, break_on_hyphens=False)
 
 
-def _sum(rows: Sequence[asyncpg.Record], key: str) -> int | None:
+def _sum(rows: Sequence[Record], key: str) -> int | None:
     return sum(r[key] for r in rows) if rows else None
 
 
 async def build_report(dsn: str, sim: Simulator, pool_id: str, index_s: float) -> DemoReport:
-    conn = await asyncpg.connect(dsn)
+    store = await Store.connect(dsn, max_size=1)
     try:
         return DemoReport(
             sim=sim, pool_id=pool_id,
-            pool_epochs=await conn.fetch(
+            pool_epochs=await store.fetch(
                 "SELECT * FROM pool_epoch WHERE pool_id = $1 ORDER BY epoch_no", pool_id),
-            owner_rows=await conn.fetch(
+            owner_rows=await store.fetch(
                 "SELECT * FROM pool_owner_epoch WHERE pool_id = $1"
                 " ORDER BY epoch_no, is_owner DESC, balance_lovelace DESC, stake_address",
                 pool_id),
-            certs=await conn.fetch(
+            certs=await store.fetch(
                 "SELECT * FROM pool_certificate WHERE pool_id = $1"
                 " ORDER BY slot, tx_index, cert_index", pool_id),
-            events=await conn.fetch(
+            events=await store.fetch(
                 "SELECT * FROM reward_event ORDER BY spendable_epoch, kind, stake_address"),
-            withdrawals=await conn.fetch("SELECT * FROM withdrawal ORDER BY slot, stake_address"),
-            tip=await conn.fetchrow("SELECT * FROM chain_tip"),
+            withdrawals=await store.fetch("SELECT * FROM withdrawal ORDER BY slot, stake_address"),
+            tip=(await store.fetch("SELECT * FROM chain_tip"))[0],  # one row, always
             index_s=index_s)
     finally:
-        await conn.close()
+        await store.close()
 
 
 # --- connecting with psql -------------------------------------------------------------------------

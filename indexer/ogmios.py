@@ -139,13 +139,11 @@ class ChainFollower:
     has committed every queued frame, so the points read from the database are current."""
 
     def __init__(self, url: str, *, in_flight: int = 100, max_message_mib: int = 64,
-                 reconnect_max_s: float = 30.0, connect_timeout_s: float = 10.0,
-                 on_reconnect: Callable[[], None] | None = None) -> None:
+                 reconnect_max_s: float = 30.0, connect_timeout_s: float = 10.0) -> None:
         self.url, self.in_flight = url, max(1, in_flight)
         self.max_size = max_message_mib * 2**20
         self.backoff = Backoff(reconnect_max_s)
         self.connect_timeout_s = connect_timeout_s
-        self.on_reconnect = on_reconnect
         self.connections = 0
 
     async def run(self, points: Callable[[], Awaitable[list[Point | None]]],
@@ -155,8 +153,6 @@ class ChainFollower:
             try:
                 await self._session(await points(), out)
             except TRANSIENT as exc:
-                if self.on_reconnect:
-                    self.on_reconnect()
                 await self.backoff.wait("ogmios.chainsync.reconnect", exc)
 
     async def _session(self, points: list[Point | None], out: asyncio.Queue[bytes]) -> None:

@@ -20,12 +20,6 @@ SELECT slot, hash FROM block ORDER BY slot DESC LIMIT $1;
 -- name: point_at_offset
 SELECT slot, hash FROM block ORDER BY slot DESC OFFSET $1 LIMIT 1;
 
--- name: block_at_or_before
-SELECT slot, hash, height, epoch_no FROM block WHERE slot <= $1 ORDER BY slot DESC LIMIT 1;
-
--- name: tip_height
-SELECT max(height) FROM block;
-
 -- Record the spends of staked outputs among the inputs ($1 tx ids, $2 indexes, $3 slots).
 -- name: apply_spends
 INSERT INTO utxo_spent (tx_id, idx, spent_slot)
@@ -70,14 +64,6 @@ WITH gone AS (
     DELETE FROM utxo_spent WHERE spent_slot <= $1 RETURNING tx_id, idx
 )
 DELETE FROM utxo u USING gone g WHERE u.tx_id = g.tx_id AND u.idx = g.idx;
-
--- Registration state now: the credentials among $1 whose latest (de)registration registers.
--- name: registered_creds
-SELECT cred FROM (
-    SELECT DISTINCT ON (cred) cred, kind FROM stake_event
-    WHERE cred = ANY($1::bytea[]) AND kind IN (0, 1)
-    ORDER BY cred, slot DESC, tx_index DESC, cert_index DESC
-) s WHERE kind = 0;
 
 -- MIR credits at B($1) for the transfers of epoch $1 - 1. Before Alonzo a later transfer to the
 -- same credential overrides the earlier one; from Alonzo on they add up (ledger.md §6). Only
@@ -319,3 +305,42 @@ FROM o
 JOIN pool_epoch_row p ON p.pool_id = o.pool_id AND p.epoch_no = o.epoch_no
 JOIN pool_reward_effective eff ON eff.pool_id = o.pool_id AND eff.epoch_no = o.epoch_no
 WHERE o.ra_registered AND eff.leader_reward > 0;
+
+-- What B($1) credited, per account, leaving out the accounts withdrawn from since B($1) (the
+-- store holds the withdrawals up to the cursor, which is where the ledger is asked).
+-- name: credited_at_boundary
+SELECT c.cred, min(c.stake_address) AS stake_address, sum(c.amount)::bigint AS credited,
+       array_agg(DISTINCT c.pool_id) FILTER (WHERE c.pool_id IS NOT NULL) AS pools,
+       array_agg(DISTINCT c.kind) AS kinds
+FROM reward_credit c
+WHERE c.boundary_epoch = $1
+  AND NOT EXISTS (SELECT 1 FROM withdrawal_row w WHERE w.cred = c.cred AND w.epoch_no >= $1)
+GROUP BY c.cred
+ORDER BY c.cred;
+
+-- A pool's owner rows with what the exports add: MIR and withdrawals of the spendable epoch,
+-- and what landed in the account ("real rewards": the leader reward for the reward account).
+-- name: export_owner_rows
+SELECT o.*,
+       (SELECT COALESCE(sum(c.amount), 0) FROM reward_credit c
+         WHERE c.stake_address = o.stake_address AND c.kind = 'mir'
+           AND c.spendable_epoch = o.spendable_epoch)::bigint AS mir_lovelace,
+       (SELECT COALESCE(sum(w.amount_lovelace), 0) FROM withdrawal w
+         WHERE w.stake_address = o.stake_address
+           AND w.epoch_no = o.spendable_epoch)::bigint AS withdrawn_lovelace,
+       CASE WHEN o.is_reward_account AND o.rewards_status = 'credited'
+            THEN p.leader_reward_lovelace ELSE 0 END AS real_rewards_lovelace,
+       NULL::bigint AS reward_balance_lovelace
+FROM pool_owner_epoch o JOIN pool_epoch p ON p.pool_id = o.pool_id AND p.epoch_no = o.epoch_no
+WHERE o.pool_id = $1 AND ($2::integer IS NULL OR o.epoch_no >= $2)
+  AND ($3::integer IS NULL OR o.epoch_no <= $3)
+ORDER BY o.epoch_no, o.stake_address;
+
+-- name: status
+SELECT t.slot, t.block_height, t.block_hash, t.epoch_no, t.updated_at,
+       (SELECT max(epoch_no) FROM pool_epoch_row) AS last_materialized_epoch,
+       (SELECT count(*) FROM block) AS blocks
+FROM chain_tip t;
+
+-- name: role_exists
+SELECT 1 FROM pg_roles WHERE rolname = $1;

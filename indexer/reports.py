@@ -22,10 +22,8 @@ PUBLIC_VIEWS = ("chain_tip", "pool_certificate", "withdrawal", "reward_event", "
 async def status(cfg: Config) -> str:
     store = await Store.connect(cfg.database.dsn)
     try:
-        tip = (await store.fetch("SELECT * FROM chain_tip"))[0]
-        last = await store.fetch("SELECT max(epoch_no) AS e FROM pool_epoch_row")
+        tip = (await store.query("status"))[0]
         net = await store.get_meta("network") or {}
-        blocks = await store.fetch("SELECT count(*) AS n FROM block")
     finally:
         await store.close()
     lag = await _node_lag(cfg, tip["slot"], tip["block_height"])
@@ -36,8 +34,8 @@ async def status(cfg: Config) -> str:
         f"tip epoch:               {tip['epoch_no']}",
         f"last update:             {tip['updated_at']:%Y-%m-%d %H:%M:%S %Z}",
         f"lag behind wall clock:   {_lag(tip['updated_at'])}",
-        f"blocks stored:           {blocks[0]['n']}",
-        f"last materialized epoch: {last[0]['e']}",
+        f"blocks stored:           {tip['blocks']}",
+        f"last materialized epoch: {tip['last_materialized_epoch']}",
         f"distance to node tip:    {lag}",
     ]
     return "\n".join(lines)
@@ -95,7 +93,7 @@ async def export_rows(store: Store, pool_id: str, from_epoch: int | None,
     net = await store.get_meta("network") or {}
     calendar = EpochCalendar(parse_era_summaries(summaries)) if summaries else None
     start = _parse_time(net.get("system_start"))
-    rows = await store.fetch(_Q_EXPORT, pool_id, from_epoch, to_epoch)
+    rows = await store.query("export_owner_rows", pool_id, from_epoch, to_epoch)
     out = []
     for r in rows:
         row = dict(r)
@@ -111,23 +109,6 @@ def _parse_time(text: str | None) -> dt.datetime | None:
         return None
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
-
-_Q_EXPORT = """
-SELECT o.*,
-       (SELECT COALESCE(sum(c.amount), 0) FROM reward_credit c
-         WHERE c.stake_address = o.stake_address AND c.kind = 'mir'
-           AND c.spendable_epoch = o.spendable_epoch)::bigint AS mir_lovelace,
-       (SELECT COALESCE(sum(w.amount_lovelace), 0) FROM withdrawal w
-         WHERE w.stake_address = o.stake_address
-           AND w.epoch_no = o.spendable_epoch)::bigint AS withdrawn_lovelace,
-       CASE WHEN o.is_reward_account AND o.rewards_status = 'credited'
-            THEN p.leader_reward_lovelace ELSE 0 END AS real_rewards_lovelace,
-       NULL::bigint AS reward_balance_lovelace
-FROM pool_owner_epoch o JOIN pool_epoch p ON p.pool_id = o.pool_id AND p.epoch_no = o.epoch_no
-WHERE o.pool_id = $1 AND ($2::integer IS NULL OR o.epoch_no >= $2)
-  AND ($3::integer IS NULL OR o.epoch_no <= $3)
-ORDER BY o.epoch_no, o.stake_address
-"""
 
 FORMATTERS = {"csv": to_csv, "json": to_json, "adastry-multiowner": to_adastry_multiowner}
 
@@ -146,7 +127,7 @@ async def grant_readonly(store: Store, role: str, password: str | None) -> None:
     """A role that can read the public views and nothing else (for dashboards)."""
     if not role.replace("_", "").isalnum():
         raise ValueError(f"invalid role name {role!r}")
-    exists = await store.fetch("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+    exists = await store.query("role_exists", role)
     if not exists:
         login = "LOGIN" if password else "NOLOGIN"
         await store.execute(f'CREATE ROLE "{role}" {login}')

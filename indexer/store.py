@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -30,9 +31,16 @@ class SchemaError(Exception):
 
 
 def _load_queries(path: Path) -> dict[str, str]:
-    text = path.read_text()
-    parts = re.split(r"^-- name: (\w+)\s*$", text, flags=re.M)
-    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
+    """``-- name: X`` sections; the comment lines that introduce the next section belong to it,
+    not to the statement before, so they are cut off (with the closing semicolon)."""
+    parts = re.split(r"^-- name: (\w+)\s*$", path.read_text(), flags=re.M)
+    queries = {}
+    for i in range(1, len(parts), 2):
+        lines = parts[i + 1].strip().splitlines()
+        while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("--")):
+            lines.pop()
+        queries[parts[i]] = "\n".join(lines).rstrip().rstrip(";")
+    return queries
 
 
 Q = _load_queries(_HERE / "queries.sql")
@@ -192,6 +200,11 @@ class Store:
                 points.append(Point(row["slot"], row["hash"].hex()))
         return points
 
+    async def query(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        """Run a named query from queries.sql (outside a batch transaction)."""
+        async with self._pool.acquire() as conn:
+            return list(await conn.fetch(Q[name], *args))
+
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """Read-only ad-hoc query (CLI status, exports, tests)."""
         async with self._pool.acquire() as conn:
@@ -238,3 +251,53 @@ class StoreTx:
     async def set_checkpoint(self, slot: int | None, block_hash: bytes | None,
                              height: int | None, epoch_no: int | None) -> None:
         await self.conn.execute(Q["set_checkpoint"], slot, block_hash, height, epoch_no)
+
+
+# --- administration (demo, benchmarks) ---------------------------------------------------------
+
+Record = asyncpg.Record
+DatabaseError = (OSError, asyncpg.PostgresError, TimeoutError)
+
+
+def database_dsn(dsn: str, name: str) -> str:
+    """The same server and credentials, another database."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def recreate_database(admin_dsn: str, name: str, *, timeout_s: float = 15.0) -> str:
+    """Drop (if present) and create database ``name``; returns its DSN."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"invalid database name {name!r}")
+    conn = await asyncpg.connect(admin_dsn, timeout=timeout_s)
+    try:
+        await _drop(conn, name)
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return database_dsn(admin_dsn, name)
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"invalid database name {name!r}")
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await _drop(conn, name)
+    finally:
+        await conn.close()
+
+
+async def _drop(conn: asyncpg.Connection, name: str) -> None:
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except asyncpg.PostgresSyntaxError:  # PostgreSQL before 13 has no FORCE
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+async def fetch_with_columns(store: Store, sql: str, *args: Any
+                             ) -> tuple[list[str], list[asyncpg.Record]]:
+    """The column names of ``sql`` (known even when it returns no rows) and its rows."""
+    async with store._pool.acquire() as conn:
+        stmt = await conn.prepare(sql)
+        return [a.name for a in stmt.get_attributes()], list(await stmt.fetch(*args))

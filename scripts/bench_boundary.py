@@ -16,11 +16,9 @@ import random
 import statistics
 import time
 
-import asyncpg
-
 from indexer import boundary
 from indexer.address import pool_bech32, stake_address
-from indexer.store import Store
+from indexer.store import Store, drop_database, recreate_database
 from indexer.writer import NetworkInfo
 
 
@@ -47,7 +45,8 @@ async def populate(store: Store, pools: int, outputs: int, spent_share: float,
                           [stake_address(o, 0) for o in owners], "00" * 32, None, None, "[]",
                           None))
         await tx.insert_pool_certs(certs)
-        events = [(5, i, 0, 0, _cred(i), 0, None) for i in range(accounts)]
+        events: list[tuple[object, ...]] = [(5, i, 0, 0, _cred(i), 0, None)
+                                            for i in range(accounts)]
         events += [(6, i, 0, 0, _cred(i), 2, _h(f"pool{i // 3}", 28)) for i in range(accounts)]
         await tx.copy("stake_event", ("slot", "tx_index", "cert_index", "epoch_no", "cred",
                                       "kind", "pool_hash"), events)
@@ -97,11 +96,8 @@ async def main() -> None:
     ap.add_argument("--per-account", type=int, default=5, help="outputs per pool account")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    admin = await asyncpg.connect(args.dsn)
     name = "indexer_bench_boundary"
-    await admin.execute(f"DROP DATABASE IF EXISTS {name}")
-    await admin.execute(f"CREATE DATABASE {name}")
-    dsn = args.dsn.rsplit("/", 1)[0] + "/" + name
+    dsn = await recreate_database(args.dsn, name)
     store = await Store.connect(dsn)
     try:
         await store.migrate()
@@ -115,8 +111,7 @@ async def main() -> None:
               f"max {max(times):.3f} s over {len(times)} runs")
     finally:
         await store.close()
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+        await drop_database(args.dsn, name)
 
 
 if __name__ == "__main__":

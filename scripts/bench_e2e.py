@@ -16,7 +16,6 @@ import random
 import time
 from typing import Any
 
-import asyncpg
 import orjson
 
 from indexer import daemon
@@ -25,7 +24,7 @@ from indexer.decode import decode_message
 from indexer.epochs import EpochCalendar, parse_era_summaries
 from indexer.simulator.chain import ChainBuilder, Pool, Wallet
 from indexer.simulator.network import Network
-from indexer.store import Store
+from indexer.store import Store, drop_database, recreate_database
 from indexer.writer import Epochs, NetworkInfo, Writer
 
 Json = dict[str, Any]
@@ -73,14 +72,6 @@ def _serve(net: Network, chain: list[Json], port: Any, ready: Any) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(main())
-
-
-async def _fresh_db(admin_dsn: str, name: str) -> str:
-    admin = await asyncpg.connect(admin_dsn)
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.execute(f"CREATE DATABASE {name}")
-    await admin.close()
-    return admin_dsn.rsplit("/", 1)[0] + "/" + name
 
 
 async def bench_daemon(net: Network, chain: list[Json], dsn: str, in_flight: int) -> float:
@@ -150,17 +141,16 @@ async def main() -> None:
     size = sum(len(orjson.dumps(b)) for b in chain)
     print(f"chain: {len(chain)} blocks, {n_tx} txs, {size / 2**20:.1f} MiB of block JSON "
           f"(built in {time.perf_counter() - t0:.1f} s)")
-    w = await bench_writer(net, chain, await _fresh_db(args.dsn, "indexer_bench_w"), args.batch)
+    w = await bench_writer(net, chain, await recreate_database(args.dsn, "indexer_bench_w"),
+                           args.batch)
     print(f"writer only (decode + store, batches of {args.batch}): {n_tx / w:,.0f} tx/s, "
           f"{len(chain) / w:,.0f} blocks/s")
-    d = await bench_daemon(net, chain, await _fresh_db(args.dsn, "indexer_bench_d"),
+    d = await bench_daemon(net, chain, await recreate_database(args.dsn, "indexer_bench_d"),
                            args.in_flight)
     print(f"daemon end to end (simulator process -> WebSocket -> Postgres): {n_tx / d:,.0f} "
           f"tx/s, {len(chain) / d:,.0f} blocks/s, {size / 2**20 / d:.1f} MiB/s")
-    admin = await asyncpg.connect(args.dsn)
     for name in ("indexer_bench_w", "indexer_bench_d"):
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
+        await drop_database(args.dsn, name)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+from indexer.store import DatabaseError, Record, Store, fetch_with_columns
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "shared-pool.json"
@@ -75,7 +75,7 @@ def substitute(sql: str, variables: dict[str, str]) -> str:
     return _VAR.sub(repl, sql)
 
 
-async def resolve_variables(conn: asyncpg.Connection, dashboard: dict[str, Any],
+async def resolve_variables(store: Store, dashboard: dict[str, Any],
                             given: dict[str, str]) -> dict[str, str]:
     values = dict(given)
     for var in dashboard.get("templating", {}).get("list", []):
@@ -84,7 +84,7 @@ async def resolve_variables(conn: asyncpg.Connection, dashboard: dict[str, Any],
             continue
         if var.get("type") == "query":
             query = var["query"] if isinstance(var["query"], str) else var["query"]["rawSql"]
-            rows = await conn.fetch(substitute(query, values))
+            rows = await store.fetch(substitute(query, values))
             if not rows:
                 raise SystemExit(f"variable ${name}: its query returned no rows "
                                  f"(an empty database?); pass --var {name}=VALUE")
@@ -108,7 +108,7 @@ class Frame:
         return len(self.columns[0]) if self.columns else 0
 
 
-def frame_from_records(records: list[asyncpg.Record], attributes: list[str]) -> Frame:
+def frame_from_records(records: list[Record], attributes: list[str]) -> Frame:
     return Frame(list(attributes), [[r[i] for r in records] for i in range(len(attributes))])
 
 
@@ -141,18 +141,17 @@ def apply_transformations(frame: Frame, transformations: list[dict[str, Any]]) -
     return frame
 
 
-async def run_panel(conn: asyncpg.Connection, panel: dict[str, Any],
+async def run_panel(store: Store, panel: dict[str, Any],
                     variables: dict[str, str]) -> list[Frame]:
     frames = []
     for target in panel.get("targets", []):
         sql = substitute(target["rawSql"], variables)
         try:
-            stmt = await conn.prepare(sql)
-            records = await stmt.fetch()
-            frame = frame_from_records(records, [a.name for a in stmt.get_attributes()])
+            names, records = await fetch_with_columns(store, sql)
+            frame = frame_from_records(records, names)
             frame.sql = sql
             frame = apply_transformations(frame, panel.get("transformations", []))
-        except (asyncpg.PostgresError, ValueError, KeyError) as exc:
+        except (*DatabaseError, ValueError, KeyError) as exc:
             frame = Frame([], [], error=f"{type(exc).__name__}: {exc}", sql=sql)
         frames.append(frame)
     return frames
@@ -184,6 +183,8 @@ def fmt_value(v: Any, unit: str | None = None, decimals: int | None = None) -> s
         return "true" if v else "false"
     if isinstance(v, dt.datetime):
         return v.isoformat(sep=" ", timespec="seconds")
+    if isinstance(v, dict | list):  # jsonb (the store decodes it): as text, like psql shows it
+        return json.dumps(v, ensure_ascii=False)
     if not is_number(v):
         return str(v)
     x = float(v)
@@ -469,14 +470,14 @@ def redact(dsn: str) -> str:
 async def main_async(args: argparse.Namespace) -> int:
     dashboard = json.loads(Path(args.dashboard).read_text())
     given = dict(v.split("=", 1) for v in args.var)
-    conn = await asyncpg.connect(args.dsn)
+    store = await Store.connect(args.dsn, max_size=1)
     try:
-        variables = await resolve_variables(conn, dashboard, given)
+        variables = await resolve_variables(store, dashboard, given)
         panels = sorted(dashboard.get("panels", []),
                         key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"]))
         sections, failed = [], 0
         for panel in panels:
-            frames = await run_panel(conn, panel, variables)
+            frames = await run_panel(store, panel, variables)
             for f in frames:
                 status = f"error: {f.error}" if f.error else f"{f.length} rows"
                 print(f"panel {panel['id']:>2} {panel['type']:<8} {panel['title']}: {status}",
@@ -484,7 +485,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 failed += bool(f.error)
             sections.append(render_panel(panel, frames, variables))
     finally:
-        await conn.close()
+        await store.close()
     out = Path(args.out)
     out.write_text(render_page(dashboard, variables, sections, redact(args.dsn)))
     print(f"wrote {out}", file=sys.stderr)

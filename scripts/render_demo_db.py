@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
+from indexer.store import DatabaseError, Store, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,16 +54,14 @@ def indexer(*args: str) -> None:
 
 
 async def create_db(admin: str, db: str, drop: bool) -> None:
-    conn = await asyncpg.connect(admin)
+    store = await Store.connect(admin, max_size=1)
     try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db)
-        if exists and not drop:
-            raise SystemExit(f"database {db} exists: pass --drop to rebuild it")
-        if exists:
-            await conn.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{db}"')
+        exists = await store.fetch("SELECT 1 FROM pg_database WHERE datname = $1", db)
     finally:
-        await conn.close()
+        await store.close()
+    if exists and not drop:
+        raise SystemExit(f"database {db} exists: pass --drop to rebuild it")
+    await recreate_database(admin, db)
 
 
 async def wait_for_tip(dsn: str, timeout_s: float) -> str:
@@ -73,13 +71,14 @@ async def wait_for_tip(dsn: str, timeout_s: float) -> str:
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
         try:
-            conn = await asyncpg.connect(dsn)
+            store = await Store.connect(dsn, max_size=1)
             try:
-                tip = await conn.fetchval("SELECT block_hash FROM chain_tip")
+                rows = await store.fetch("SELECT block_hash FROM chain_tip")
             finally:
-                await conn.close()
-        except (OSError, asyncpg.PostgresError):
+                await store.close()
+        except DatabaseError:
             continue  # schema not there yet
+        tip = rows[0]["block_hash"] if rows else None
         if tip != last:
             last, since = tip, time.monotonic()
         elif tip is not None and time.monotonic() - since >= 3:
@@ -88,13 +87,13 @@ async def wait_for_tip(dsn: str, timeout_s: float) -> str:
 
 
 async def illustrative_rewards(dsn: str) -> str:
-    conn = await asyncpg.connect(dsn)
+    store = await Store.connect(dsn, max_size=1)
     try:
-        rows = await conn.fetch(
+        rows = await store.fetch(
             "SELECT pool_id, epoch_no, blocks_made FROM pool_epoch "
             "WHERE rewards_status = 'unavailable' AND blocks_made > 0 ORDER BY 1, 2")
     finally:
-        await conn.close()
+        await store.close()
     lines = ["pool_id,epoch,total_rewards_lovelace,leader_reward_lovelace,blocks_made,source"]
     for i, r in enumerate(rows):
         total = r["blocks_made"] * 440_000_000 + (i % 3) * 150_000_000  # ~3,000 ADA an epoch

@@ -184,6 +184,7 @@ CREATE TABLE pool_epoch_row (
     PRIMARY KEY (pool_id, epoch_no)
 );
 CREATE INDEX pool_epoch_row_boundary ON pool_epoch_row (boundary_epoch);
+CREATE INDEX pool_epoch_row_epoch ON pool_epoch_row (epoch_no);  -- settle, capture
 
 CREATE TABLE pool_owner_epoch_row (
     boundary_epoch    integer NOT NULL,
