@@ -9,7 +9,8 @@ The demo story, over ~9 Praos epochs after the Byron ones (``E0`` = first Praos 
 - E0+1: payments alice→bob and dave→erin.
 - E0+2: an MIR to carol and dave (a Conway treasury-withdrawal proposal if that era is Conway).
 - E0+3: frank registers and delegates; the pool is re-registered with frank as a third owner.
-- E0+4: carol withdraws from the reward account.
+- E0+3: carol withdraws her whole reward balance: the MIR, credited at B(E0+3), before any
+  leader reward lands (the first, for E0+2, arrives at B(E0+4)).
 - E0+5: a phase-2-invalid transaction (bob's collateral consumed, collateral returned), and
   alice pays to her own enterprise address (stake-less).
 - E0+6..E0+8: more payments. ``demo`` makes 2 of 3 blocks from E0+2 on, ``other`` the rest.
@@ -116,7 +117,7 @@ class _DemoStory:
         self.events: dict[tuple[int, int], Callable[[], list[Json]]] = {
             (0, 0): self.fund, (0, 2): self.register_pool, (1, 1): self.payments,
             (2, 4): self.mir, (3, 1): self.frank_joins, (3, 3): self.add_owner,
-            (4, 5): self.withdraw, (5, 2): self.failed_tx, (5, 6): self.enterprise,
+            (3, 5): self.withdraw, (5, 2): self.failed_tx, (5, 6): self.enterprise,
             (6, 3): self.more_payments, (7, 4): self.last_payment,
         }
 
@@ -151,7 +152,7 @@ class _DemoStory:
                                                                   self.nid)])]
 
     def withdraw(self) -> list[Json]:
-        amount = 1_000 * ADA
+        amount = 1_000 * ADA  # the whole balance (the ledger allows no partial withdrawal)
         return [self.purse.pay(CAROL, [], withdrawn=amount,
                                withdrawals={CAROL.stake_address(self.nid): amount})]
 
