@@ -197,6 +197,48 @@ async def _wait_for_ctrl_c() -> None:
             loop.remove_signal_handler(sig)
 
 
+async def _start_embedded(stack: AsyncExitStack, print_fn: Callable[[str], None]
+                          ) -> tuple[EmbeddedPostgres, str]:
+    embedded = EmbeddedPostgres()
+    print_fn("Starting an embedded PostgreSQL (no --dsn given)…")
+    dsn = await stack.enter_async_context(embedded)
+    assert embedded.binaries is not None
+    print_fn(_wrap(f"PostgreSQL {embedded.binaries.version()} from the "
+                   f"{embedded.binaries.source} on port {embedded.port}, data in "
+                   f"{embedded.data_dir} (started in {embedded.start_s:.1f} s)", indent="  "))
+    return embedded, dsn
+
+
+async def _closing(embedded: EmbeddedPostgres | None, keep: bool, name: str, demo_dsn: str,
+                   pool_id: str, last: int, print_fn: Callable[[str], None]) -> None:
+    """How to explore the views: on the user's server, after the embedded one stops, or
+    while it keeps running (--keep) until Ctrl-C."""
+    psql = _psql(embedded)
+    if embedded is None:
+        if keep:
+            print_fn("(--keep only matters for the embedded PostgreSQL.)")
+        print_fn(f"Database {name} stays on your server. Explore the views with")
+        print_fn(connect_help(demo_dsn, pool_id, last, psql))
+        return
+    if not keep:
+        print_fn("The embedded PostgreSQL stops now and its data is deleted. To explore "
+                 "the views, run")
+        print_fn("`indexer demo --keep`: the database then keeps running until Ctrl-C, "
+                 "and you connect with")
+        placeholder = embedded.dsn_for(name).replace(f":{embedded.port}/", ":PORT/")
+        print_fn(connect_help(placeholder, pool_id, last, psql,
+                              "PORT: the port that `indexer demo --keep` prints"))
+        return
+    print_fn("The embedded PostgreSQL keeps running until you press Ctrl-C (its data "
+             "is then deleted).")
+    print_fn("Connect from another terminal with")
+    print_fn(connect_help(embedded.dsn_for(name), pool_id, last, psql))
+    sys.stdout.flush()
+    with contextlib.suppress(asyncio.CancelledError):
+        await _wait_for_ctrl_c()
+    print_fn("\nStopping the embedded PostgreSQL.")
+
+
 async def run_demo(args: Any, *, print_fn: Callable[[str], None] = print) -> int:
     """``indexer demo``. ``args``: ``dsn`` (None = embedded PostgreSQL), ``keep`` (keep the
     embedded cluster running until Ctrl-C), optional ``database`` (default indexer_demo)."""
@@ -210,51 +252,20 @@ async def run_demo(args: Any, *, print_fn: Callable[[str], None] = print) -> int
         async with AsyncExitStack() as stack:
             embedded: EmbeddedPostgres | None = None
             if dsn is None:
-                embedded = EmbeddedPostgres()
-                print_fn("Starting an embedded PostgreSQL (no --dsn given)…")
-                dsn = await stack.enter_async_context(embedded)
-                assert embedded.binaries is not None
-                print_fn(_wrap(f"PostgreSQL {embedded.binaries.version()} from the "
-                               f"{embedded.binaries.source} on port {embedded.port}, data in "
-                               f"{embedded.data_dir} (started in {embedded.start_s:.1f} s)",
-                               indent="  "))
+                embedded, dsn = await _start_embedded(stack, print_fn)
             demo_dsn = await fresh_database(dsn, name)
             print_fn(f"Indexing the demo chain into database {name}…")
             print_fn("")
             index_started = time.monotonic()
             sim = await index_demo_chain(demo_dsn)
             index_s = time.monotonic() - index_started
-            pool_id = DEMO_POOL.id
-            report = await build_report(demo_dsn, sim, pool_id, index_s)
+            report = await build_report(demo_dsn, sim, DEMO_POOL.id, index_s)
             print_fn(report.render())
             last = max((p["epoch_no"] for p in report.pool_epochs
                         if p["rewards_status"] in ("credited", "provisional")), default=0)
-            psql = _psql(embedded)
             print_fn(f"The demo took {time.monotonic() - started:.1f} s in all.")
             print_fn("")
-            if embedded is None:
-                if keep:
-                    print_fn("(--keep only matters for the embedded PostgreSQL.)")
-                print_fn(f"Database {name} stays on your server. Explore the views with")
-                print_fn(connect_help(demo_dsn, pool_id, last, psql))
-                return 0
-            if not keep:
-                print_fn("The embedded PostgreSQL stops now and its data is deleted. To explore "
-                         "the views, run")
-                print_fn("`indexer demo --keep`: the database then keeps running until Ctrl-C, "
-                         "and you connect with")
-                placeholder = embedded.dsn_for(name).replace(f":{embedded.port}/", ":PORT/")
-                print_fn(connect_help(placeholder, pool_id, last, psql,
-                                      "PORT: the port that `indexer demo --keep` prints"))
-                return 0
-            print_fn("The embedded PostgreSQL keeps running until you press Ctrl-C (its data "
-                     "is then deleted).")
-            print_fn("Connect from another terminal with")
-            print_fn(connect_help(embedded.dsn_for(name), pool_id, last, psql))
-            sys.stdout.flush()
-            with contextlib.suppress(asyncio.CancelledError):
-                await _wait_for_ctrl_c()
-            print_fn("\nStopping the embedded PostgreSQL.")
+            await _closing(embedded, keep, name, demo_dsn, DEMO_POOL.id, last, print_fn)
             return 0
     finally:
         structlog.configure(**saved_logging)
