@@ -6,6 +6,7 @@ from-scratch model (tests/model.py)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from fractions import Fraction
 from typing import Any
 
@@ -143,9 +144,12 @@ def _check_model(v: dict[str, list[dict[str, Any]]], chain: RandomChain) -> None
     assert sorted(credits, key=key) == sorted(model.credits, key=key)
 
 
+EXAMPLES = int(os.environ.get("INDEXER_PROPERTY_EXAMPLES", "25"))  # more: a longer bug hunt
+
+
 def test_random_forks_and_restarts_equal_a_straight_run(databases: Databases) -> None:
     ForkMachine.databases = databases
     run_state_machine_as_test(ForkMachine, settings=settings(
-        max_examples=25, stateful_step_count=10, deadline=None,
+        max_examples=EXAMPLES, stateful_step_count=10, deadline=None,
         phases=[Phase.explicit, Phase.reuse, Phase.generate],  # shrinking DB runs is slow
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))
