@@ -10,6 +10,8 @@ reward balances (``rewardAccountSummaries``) and logs ``capture.credit_mismatch`
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -76,7 +78,32 @@ class RewardCapture:
         self.done: set[int] = set()
         self.checked: set[int] = set()  # boundaries whose credits were compared with the ledger
         self._rollbacks = 0
-        self.pool_ids: list[str] | None = None
+        self.wake = asyncio.Event()
+        self._failures: dict[int, tuple[int, float]] = {}  # epoch -> (failures, retry at)
+
+    async def notify(self) -> None:
+        """The writer's after-commit hook: wake the capture task, never wait for it."""
+        self.wake.set()
+
+    async def run(self) -> None:
+        """The capture task: after each commit, ask the ledger what is due (a large
+        rewardsProvenance answer takes a while on mainnet: the writer goes on meanwhile)."""
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            await self.on_commit()
+
+    def _may_ask(self, epoch: int) -> bool:
+        failures = self._failures.get(epoch)
+        return failures is None or time.monotonic() >= failures[1]
+
+    def _failed(self, epoch: int, exc: BaseException) -> None:
+        """Retry with backoff (5 s doubling to 5 min), warning once per epoch: a server that
+        does not offer the query must not flood the log."""
+        n = self._failures.get(epoch, (0, 0.0))[0] + 1
+        self._failures[epoch] = (n, time.monotonic() + min(300.0, 5.0 * 2 ** (n - 1)))
+        (log.warning if n == 1 else log.debug)("capture.query_failed", epoch=epoch,
+                                               error=str(exc), attempt=n)
 
     def is_live(self) -> bool:
         cur, tip = self.writer.cursor, self.writer.stats.tip
@@ -102,13 +129,16 @@ class RewardCapture:
         if await self.store.query("live_epoch_done", epoch):
             self.done.add(epoch)
             return
+        if not self._may_ask(epoch):
+            return
         try:
             provenance = await self._query(point)
         except (QueryError, *TRANSIENT) as exc:
-            log.warning("capture.query_failed", epoch=epoch, error=str(exc))
-            return  # tried again after the next batch
+            self._failed(epoch, exc)
+            return  # tried again after a later batch
         if await self._write(epoch, point, provenance):
             self.done.add(epoch)
+            self._failures.pop(epoch, None)
 
     async def _query(self, point: Point) -> dict[str, Any]:
         await self.ledger.acquire(point)

@@ -1,6 +1,7 @@
-"""The composition root: config -> store -> Ogmios clients -> follower, writer, capture ->
-one TaskGroup. SIGINT/SIGTERM set the stop event; the batch in progress commits; exit 0. If any
-task dies, the TaskGroup cancels the others (an open batch aborts) and the error propagates."""
+"""The composition root: config -> store -> Ogmios clients -> follower, writer, capture (the
+materializer of the ledger's reward figures) -> one TaskGroup. SIGINT/SIGTERM set the stop
+event; the batch in progress commits; exit 0. If any task dies, the TaskGroup cancels the
+others (an open batch aborts) and the error propagates."""
 
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkI
     capture = RewardCapture(store, ledger, writer, net,
                             live_distance=(net.k if cfg.indexer.live_distance_blocks is None
                                            else cfg.indexer.live_distance_blocks))
-    writer.after_commit.append(capture.on_commit)
+    writer.after_commit.append(capture.notify)
     progress = Progress(writer, cfg.indexer.progress_interval_s)
     writer.after_commit.append(progress.on_commit)
     metrics = MetricsServer(cfg.metrics.host, cfg.metrics.port, writer, follower)
@@ -130,7 +131,8 @@ async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkI
     log.info("daemon.start", url=cfg.ogmios.url, cursor_slot=writer.cursor.slot,
              in_flight=cfg.ogmios.in_flight)
     async with asyncio.TaskGroup() as tg:
-        others = [tg.create_task(follower.run(points, queue), name="follower")]
+        others = [tg.create_task(follower.run(points, queue), name="follower"),
+                  tg.create_task(capture.run(), name="capture")]
         if cfg.metrics.port:
             others.append(tg.create_task(metrics.serve(), name="metrics"))
         await writer.run(queue, stop)
