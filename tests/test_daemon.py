@@ -254,3 +254,32 @@ async def test_waits_for_ogmios_to_come_up(dsn: str) -> None:
             await wait_for(lambda: synced(dsn, sim))
         finally:
             await sim.stop()
+
+
+async def test_a_server_without_rewards_provenance_is_no_reason_to_stop(dsn: str) -> None:
+    """The daemon follows on; the failure is warned once per epoch, then retried with backoff."""
+    from structlog.testing import capture_logs
+
+    from indexer.simulator.queries import RpcFault
+
+    def unsupported(epoch: int, block: dict[str, Any]) -> dict[str, Any]:
+        raise RpcFault(-32601, "Unsupported method")
+
+    net = demo_network()
+    chain = build_demo_chain(net)
+    async with Simulator(net) as sim:
+        sim.rewards_provenance = unsupported
+        sim.extend(*chain[:60])
+        with capture_logs() as logs:
+            async with Running(config(sim.url, dsn)) as run:
+                await wait_for(lambda: synced(dsn, sim))
+                for block in chain[60:70]:  # live: a batch per block, each wakes the capture
+                    sim.extend(block)
+                    await wait_for(lambda: synced(dsn, sim))
+                assert run.task is not None and not run.task.done()
+    warned = [e for e in logs if e["event"] == "capture.query_failed"
+              and e["log_level"] == "warning"]
+    epochs = {e["epoch"] for e in warned}
+    assert warned and len(warned) == len(epochs)  # once per epoch, not once per batch
+    statuses = {r["rewards_status"] for r in (await views(dsn))["pool_epoch"]}
+    assert "provisional" not in statuses
