@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from indexer.splits import resplit_imports
 from indexer.store import StoreTx
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ async def cross(tx: StoreTx, x: int, net: NetworkInfo, *, era: str) -> None:
     await tx.run("credit_mir", x)
     pools = list(net.pools) if net.pools is not None else None
     await tx.run("materialize_epoch", x + 1, x, pools, era not in POINTERLESS_ERAS)
+    await resplit_imports(tx, x + 1)
     reaped = await tx.rows("reap_pools", x)
     if reaped:
         await tx.run("credit_pool_refunds", x, net.pool_deposit)

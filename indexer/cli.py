@@ -15,7 +15,9 @@ from indexer.config import Config, ConfigError, DatabaseConfig, load_config
 
 log = structlog.get_logger("indexer.cli")
 
-EXIT_OK, EXIT_FATAL, EXIT_USAGE = 0, 1, 2
+# SPEC §9. EXIT_REFUSED: the database belongs to another network or daemon, or the node's chain
+# has no intersection with it; retrying cannot help (systemd: RestartPreventExitStatus=2 3).
+EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -39,6 +41,8 @@ async def _cmd_db(cfg: Config, args: argparse.Namespace) -> int:
 
     store = await Store.connect(cfg.database.dsn)
     try:
+        if args.action in ("init", "migrate"):
+            await store.lock_daemon()  # never change the schema under a running daemon
         if args.action == "init":
             if await store.schema_version() is not None:
                 print("schema already present; use `indexer db migrate`", file=sys.stderr)
@@ -154,7 +158,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except BaseException as exc:
         _report(exc)
-        return EXIT_FATAL
+        return exit_code(exc)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def exit_code(exc: BaseException) -> int:
+    """SPEC §9: 3 when retrying cannot help, 2 for usage and configuration, else 1."""
+    from indexer.daemon import WrongNetwork
+    from indexer.ogmios import IntersectionNotFound
+    from indexer.store import DatabaseBusy
+
+    leaves = _leaves(exc)
+    if any(isinstance(e, DatabaseBusy | WrongNetwork | IntersectionNotFound) for e in leaves):
+        return EXIT_REFUSED
+    if any(isinstance(e, ConfigError) for e in leaves):
+        return EXIT_USAGE
+    return EXIT_FATAL
 
 
 def _report(exc: BaseException) -> None:

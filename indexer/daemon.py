@@ -92,9 +92,11 @@ async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
     ledger = LedgerClient(cfg.ogmios.url, timeout_s=cfg.ogmios.query_timeout_s,
                           reconnect_max_s=cfg.ogmios.reconnect_max_s)
     try:
+        await store.lock_daemon()  # one daemon per database, before touching the schema
         applied = await store.migrate()
         if applied:
             log.info("db.migrated", versions=applied)
+        await store.claim_writer()
         await check_server(cfg.ogmios.url, reconnect_max_s=cfg.ogmios.reconnect_max_s)
         net, epochs = await discover_network(ledger, store, cfg)
         await _follow(cfg, store, ledger, net, epochs, stop)

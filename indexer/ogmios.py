@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,9 @@ log = structlog.get_logger("indexer.ogmios")
 
 NEXT_BLOCK = '{"jsonrpc":"2.0","method":"nextBlock"}'
 MIN_VERSION = (6, 13, 0)
+# The first major version we have not tested: its wire format may differ in ways a field-by-field
+# decoder cannot notice (an amount or a certificate read wrongly), so it is refused.
+UNTESTED_VERSION = (8, 0, 0)
 TRANSIENT = (OSError, ConnectionClosed, InvalidHandshake, asyncio.TimeoutError, EOFError)
 
 
@@ -34,6 +38,10 @@ class OgmiosError(Exception):
 
 
 class ServerTooOld(OgmiosError):
+    pass
+
+
+class ServerTooNew(OgmiosError):
     pass
 
 
@@ -109,6 +117,10 @@ async def check_server(url: str, *, reconnect_max_s: float = 30.0) -> dict[str, 
         raise ServerTooOld(
             f"Ogmios {version} at {url} is too old: this indexer needs Ogmios v6.13 or newer "
             "(rewardsProvenance and the list form of rewardAccountSummaries). Upgrade Ogmios.")
+    if parse_version(version) >= UNTESTED_VERSION:
+        raise ServerTooNew(
+            f"Ogmios {version} at {url} is newer than this indexer knows (tested: v6.13 to v7.x);"
+            " its block format may have changed. Upgrade the indexer or run Ogmios v7.")
     return health
 
 
@@ -186,7 +198,13 @@ class ChainFollower:
 
 
 class LedgerClient:
-    """Ledger-state and network queries on their own connection, one at a time."""
+    """Ledger-state and network queries on their own connection, one at a time.
+
+    An acquired ledger state lives on its connection. When the connection drops while a state
+    is acquired (``async with client.acquired(point)``), the retry re-acquires the same point
+    on the new connection before asking again, so that an answer never silently comes from
+    the node's tip instead; if the point can no longer be acquired, the ``QueryError`` says so.
+    """
 
     def __init__(self, url: str, *, timeout_s: float = 600.0, reconnect_max_s: float = 30.0,
                  connect_timeout_s: float = 10.0) -> None:
@@ -195,6 +213,8 @@ class LedgerClient:
         self._ws: ClientConnection | None = None
         self._lock = asyncio.Lock()
         self._next_id = 0
+        self._acquired: Point | None = None  # the state this client means to query, if any
+        self.reacquired = 0  # how often a dropped connection's state was acquired again
 
     async def close(self) -> None:
         if self._ws is not None:
@@ -203,9 +223,15 @@ class LedgerClient:
 
     async def _connection(self) -> ClientConnection:
         if self._ws is None:
-            self._ws = await connect(self.url, max_size=None, compression=None,
-                                     ping_interval=20, ping_timeout=120,
-                                     open_timeout=self.connect_timeout_s)
+            ws = await connect(self.url, max_size=None, compression=None,
+                               ping_interval=20, ping_timeout=120,
+                               open_timeout=self.connect_timeout_s)
+            self._ws = ws
+            if self._acquired is not None:  # a new connection holds no state yet
+                self.reacquired += 1
+                log.info("ogmios.query.reacquire", slot=self._acquired.slot)
+                await self._call(ws, "acquireLedgerState",
+                                 {"point": point_json(self._acquired)})
         return self._ws
 
     async def request(self, method: str, params: dict[str, Any] | None = None,
@@ -225,20 +251,24 @@ class LedgerClient:
     async def _request_once(self, method: str, params: dict[str, Any] | None) -> Any:
         async with self._lock:
             ws = await self._connection()
-            self._next_id += 1
-            req_id = self._next_id
-            msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": req_id}
-            if params is not None:
-                msg["params"] = params
-            started = time.monotonic()
-            await ws.send(orjson.dumps(msg).decode())
-            while True:
-                raw = await asyncio.wait_for(ws.recv(decode=False), self.timeout_s)
-                # big answers (rewardsProvenance) are parsed off the event loop
-                reply = (await asyncio.to_thread(orjson.loads, raw) if len(raw) > 1 << 20
-                         else orjson.loads(raw))
-                if reply.get("id") == req_id:
-                    break
+            return await self._call(ws, method, params)
+
+    async def _call(self, ws: ClientConnection, method: str, params: dict[str, Any] | None
+                    ) -> Any:
+        self._next_id += 1
+        req_id = self._next_id
+        msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": req_id}
+        if params is not None:
+            msg["params"] = params
+        started = time.monotonic()
+        await ws.send(orjson.dumps(msg).decode())
+        while True:
+            raw = await asyncio.wait_for(ws.recv(decode=False), self.timeout_s)
+            # big answers (rewardsProvenance) are parsed off the event loop
+            reply = (await asyncio.to_thread(orjson.loads, raw) if len(raw) > 1 << 20
+                     else orjson.loads(raw))
+            if reply.get("id") == req_id:
+                break
         log.debug("ogmios.query", method=method, elapsed_s=round(time.monotonic() - started, 3))
         if "error" in reply:
             raise QueryError(method, reply["error"])
@@ -251,8 +281,17 @@ class LedgerClient:
     async def shelley_genesis(self) -> dict[str, Any]:
         return dict(await self.request("queryNetwork/genesisConfiguration", {"era": "shelley"}))
 
-    async def acquire(self, point: Point) -> None:
+    @asynccontextmanager
+    async def acquired(self, point: Point) -> AsyncIterator[None]:
+        """Queries inside run on the ledger state at ``point`` (re-acquired after a drop)."""
         await self.request("acquireLedgerState", {"point": point_json(point)})
-
-    async def release(self) -> None:
-        await self.request("releaseLedgerState")
+        self._acquired = point
+        try:
+            yield
+        finally:
+            self._acquired = None
+            if self._ws is not None:
+                try:
+                    await self.request("releaseLedgerState", retries=0)
+                except (QueryError, *TRANSIENT):
+                    self._ws = None  # a fresh connection holds nothing: as good as released

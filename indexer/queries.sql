@@ -3,9 +3,25 @@
 -- name: get_checkpoint
 SELECT slot, block_hash, block_height, epoch_no FROM checkpoint;
 
+-- Moves the cursor, only for the daemon holding the fencing token $5 (NULL for tools and tests
+-- that never claimed the database): no row updated = another daemon took over.
 -- name: set_checkpoint
 UPDATE checkpoint SET slot = $1, block_hash = $2, block_height = $3, epoch_no = $4,
-       updated_at = now();
+       updated_at = now()
+WHERE writer_token IS NOT DISTINCT FROM $5;
+
+-- A new fencing token: from now on only the daemon that holds it can move the cursor.
+-- name: claim_writer
+UPDATE checkpoint SET writer_token = $1;
+
+-- Who holds the daemon lock ($1: the advisory lock key), for the refusal message.
+-- name: lock_holder
+SELECT a.pid, a.application_name, a.client_addr::text AS client_addr, a.backend_start
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
+      SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1
+LIMIT 1;
 
 -- name: get_meta
 SELECT value FROM meta WHERE key = $1;
@@ -24,7 +40,7 @@ SELECT slot, hash FROM block ORDER BY slot DESC OFFSET $1 LIMIT 1;
 -- name: apply_spends
 INSERT INTO utxo_spent (tx_id, idx, spent_slot)
 SELECT i.tx_id, i.idx, i.spent_slot
-FROM unnest($1::bytea[], $2::integer[], $3::bigint[]) AS i (tx_id, idx, spent_slot)
+FROM unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS i (tx_id, idx, spent_slot)
 JOIN utxo u ON u.tx_id = i.tx_id AND u.idx = i.idx;
 
 -- name: pool_history
@@ -53,8 +69,8 @@ WITH b AS (DELETE FROM block WHERE slot > $1),
      pe AS (DELETE FROM pool_epoch_row WHERE boundary_epoch > $2),
      po AS (DELETE FROM pool_owner_epoch_row WHERE boundary_epoch > $2),
      rw AS (DELETE FROM pool_reward WHERE boundary_epoch > $2 AND source <> 'import'),
-     ow AS (DELETE FROM owner_reward WHERE boundary_epoch > $2 AND source <> 'import'),
-     ro AS (DELETE FROM pool_reward_outcome WHERE boundary_epoch > $2),
+     ow AS (DELETE FROM owner_reward WHERE boundary_epoch > $2),
+     ro AS (DELETE FROM reward_settlement WHERE boundary_epoch > $2),
      le AS (DELETE FROM live_epoch WHERE boundary_epoch > $2)
 SELECT 1;
 
@@ -225,9 +241,9 @@ FROM alive a JOIN sums s ON s.pool_id = a.pool_id;
 SELECT slot FROM block WHERE height <= (SELECT max(height) FROM block) - $1
 ORDER BY slot DESC LIMIT 1;
 
--- The reward update at B($1) for the pools' epoch e = $1 - 2: credited if RA(e) is registered,
--- lost (to the treasury) if not, unavailable if the ledger's figures were never captured or
--- imported. Credited leader rewards become `leader` credits to RA(e).
+-- The reward update at B($1) for the pools' epoch e = $1 - 2: whether RA(e) is registered now
+-- (credited) or not (lost to the treasury). The status and the `leader` credit are derived from
+-- this and the figures (views pool_epoch and reward_credit_all).
 -- name: settle_rewards
 WITH pe AS (
     SELECT * FROM pool_epoch_row WHERE epoch_no = $1 - 2
@@ -235,28 +251,16 @@ WITH pe AS (
     SELECT DISTINCT ON (e.cred) e.cred, e.kind FROM stake_event e
     WHERE e.cred IN (SELECT reward_cred FROM pe) AND e.kind IN (0, 1)
     ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
-), outcome AS (
-    INSERT INTO pool_reward_outcome (boundary_epoch, pool_id, epoch_no, outcome, ra_registered)
-    SELECT $1, pe.pool_id, pe.epoch_no,
-           CASE WHEN eff.pool_id IS NULL THEN 'unavailable'
-                WHEN reg.kind = 0 THEN 'credited' ELSE 'lost' END,
-           COALESCE(reg.kind = 0, false)
-    FROM pe
-    LEFT JOIN pool_reward_effective eff ON eff.pool_id = pe.pool_id AND eff.epoch_no = pe.epoch_no
-    LEFT JOIN reg ON reg.cred = pe.reward_cred
-    RETURNING pool_id, outcome
 )
-INSERT INTO reward_credit (boundary_epoch, cred, stake_address, pool_id, kind, earned_epoch,
-                           spendable_epoch, amount, source)
-SELECT $1, pe.reward_cred, pe.reward_account, pe.pool_id, 'leader', $1 - 2, $1,
-       eff.leader_reward, eff.source
-FROM outcome o
-JOIN pe ON pe.pool_id = o.pool_id
-JOIN pool_reward_effective eff ON eff.pool_id = pe.pool_id AND eff.epoch_no = pe.epoch_no
-WHERE o.outcome = 'credited' AND eff.leader_reward > 0;
+INSERT INTO reward_settlement (boundary_epoch, pool_id, epoch_no, ra_registered)
+SELECT $1, pe.pool_id, pe.epoch_no, COALESCE(reg.kind = 0, false)
+FROM pe LEFT JOIN reg ON reg.cred = pe.reward_cred;
 
 -- name: lock_checkpoint
-SELECT slot, epoch_no FROM checkpoint FOR UPDATE;
+SELECT slot, epoch_no, writer_token FROM checkpoint FOR UPDATE;
+
+-- name: last_block_of_epoch
+SELECT slot, hash, height FROM block WHERE epoch_no = $1 ORDER BY slot DESC LIMIT 1;
 
 -- name: block_is_on_chain
 SELECT 1 FROM block WHERE slot = $1 AND hash = $2;
@@ -269,14 +273,20 @@ INSERT INTO live_epoch (boundary_epoch) VALUES ($1) ON CONFLICT DO NOTHING;
 
 -- The pools (and their accounts) whose epoch $1 awaits the ledger's reward figures.
 -- name: pools_of_epoch
-SELECT p.pool_id, p.reward_cred, p.cost_lovelace, p.margin_num, p.margin_den,
-       array_agg(a.cred ORDER BY a.cred) AS creds,
+SELECT p.pool_id, p.boundary_epoch, p.reward_cred, p.cost_lovelace, p.margin_num,
+       p.margin_den, array_agg(a.cred ORDER BY a.cred) AS creds,
        array_agg(a.balance_lovelace ORDER BY a.cred) AS balances,
        array_agg(a.is_owner ORDER BY a.cred) AS is_owner
 FROM pool_epoch_row p JOIN pool_owner_epoch_row a
   ON a.pool_id = p.pool_id AND a.epoch_no = p.epoch_no
 WHERE p.epoch_no = $1 AND ($2::text[] IS NULL OR p.pool_id = ANY($2::text[]))
-GROUP BY p.pool_id, p.reward_cred, p.cost_lovelace, p.margin_num, p.margin_den;
+GROUP BY p.pool_id, p.boundary_epoch, p.reward_cred, p.cost_lovelace, p.margin_num,
+         p.margin_den;
+
+-- Figures imported for epoch $1 (to split once the epoch is materialized).
+-- name: imports_of_epoch
+SELECT pool_id, total_rewards, leader_reward, blocks_made, owners_stake
+FROM pool_reward WHERE epoch_no = $1 AND source = 'import' AND problem IS NULL;
 
 -- name: delete_pool_reward
 WITH a AS (DELETE FROM pool_reward WHERE pool_id = $1 AND epoch_no = $2 AND source = $3),
@@ -285,26 +295,8 @@ SELECT 1;
 
 -- name: insert_pool_reward
 INSERT INTO pool_reward (boundary_epoch, pool_id, epoch_no, total_rewards, leader_reward,
-                         blocks_made, owners_stake, source)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
-
--- After an import for a pool's epoch $2 whose B($2 + 2) has passed: its `leader` credit follows
--- the effective figures (the import), if the reward account was registered then.
--- name: recredit_leader
-WITH o AS (
-    SELECT * FROM pool_reward_outcome WHERE pool_id = $1 AND epoch_no = $2
-), del AS (
-    DELETE FROM reward_credit c USING o
-    WHERE c.pool_id = $1 AND c.earned_epoch = $2 AND c.kind = 'leader'
-)
-INSERT INTO reward_credit (boundary_epoch, cred, stake_address, pool_id, kind, earned_epoch,
-                           spendable_epoch, amount, source)
-SELECT o.boundary_epoch, p.reward_cred, p.reward_account, p.pool_id, 'leader', $2, $2 + 2,
-       eff.leader_reward, eff.source
-FROM o
-JOIN pool_epoch_row p ON p.pool_id = o.pool_id AND p.epoch_no = o.epoch_no
-JOIN pool_reward_effective eff ON eff.pool_id = o.pool_id AND eff.epoch_no = o.epoch_no
-WHERE o.ra_registered AND eff.leader_reward > 0;
+                         blocks_made, owners_stake, source, problem, problem_detail)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
 
 -- What B($1) credited, per account, leaving out the accounts withdrawn from since B($1) (the
 -- store holds the withdrawals up to the cursor, which is where the ledger is asked).
@@ -312,7 +304,7 @@ WHERE o.ra_registered AND eff.leader_reward > 0;
 SELECT c.cred, min(c.stake_address) AS stake_address, sum(c.amount)::bigint AS credited,
        array_agg(DISTINCT c.pool_id) FILTER (WHERE c.pool_id IS NOT NULL) AS pools,
        array_agg(DISTINCT c.kind) AS kinds
-FROM reward_credit c
+FROM reward_credit_all c
 WHERE c.boundary_epoch = $1
   AND NOT EXISTS (SELECT 1 FROM withdrawal_row w WHERE w.cred = c.cred AND w.epoch_no >= $1)
 GROUP BY c.cred

@@ -7,12 +7,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from indexer.capture import write_split
 from indexer.config import Config
 from indexer.epochs import EpochCalendar, parse_era_summaries
 from indexer.export import to_adastry_multiowner, to_csv, to_json
 from indexer.importer import ImportedReward, parse_rewards_csv
 from indexer.ogmios import fetch_health
+from indexer.splits import write_split
 from indexer.store import Store
 
 PUBLIC_VIEWS = ("chain_tip", "pool_certificate", "withdrawal", "reward_event", "pool_epoch",
@@ -61,7 +61,8 @@ def _lag(updated: dt.datetime) -> str:
 
 async def import_rewards(store: Store, items: tuple[ImportedReward, ...]) -> int:
     """Record imported figures and recompute those epochs' splits (status `imported`). Epochs
-    whose B(e+2) has already passed get their `leader` credit from the import too."""
+    whose B(e+2) has already passed get their `leader` credit from the import too (the
+    credit is derived from the effective figures)."""
     async with store.transaction() as tx:
         for item in items:
             await tx.run("delete_pool_reward", item.pool_id, item.epoch, "import")
@@ -73,8 +74,7 @@ async def import_rewards(store: Store, items: tuple[ImportedReward, ...]) -> int
             else:
                 await tx.run("insert_pool_reward", -1, item.pool_id, item.epoch,
                              item.total_rewards, item.leader_reward, item.blocks_made,
-                             item.owners_stake, "import")
-            await tx.run("recredit_leader", item.pool_id, item.epoch)
+                             item.owners_stake, "import", None, None)
     return len(items)
 
 

@@ -15,7 +15,7 @@
 CREATE TABLE schema_version (
     version integer NOT NULL
 );
-INSERT INTO schema_version (version) VALUES (1);
+INSERT INTO schema_version (version) VALUES (2);
 
 -- Network facts (network name, security parameter k, era summaries, pool deposit …).
 CREATE TABLE meta (
@@ -30,7 +30,10 @@ CREATE TABLE checkpoint (
     block_hash   bytea,
     block_height bigint,
     epoch_no     integer,
-    updated_at   timestamptz NOT NULL DEFAULT now()
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    -- Fencing token of the daemon that holds the database (see Store.claim_writer): a batch
+    -- whose token no longer matches was overtaken by another daemon and must not commit.
+    writer_token bigint
 );
 INSERT INTO checkpoint (id) VALUES (true);
 
@@ -100,8 +103,8 @@ CREATE TABLE pool_cert (
     pool_id          text NOT NULL,
     kind             text NOT NULL CHECK (kind IN ('registration', 'retirement')),
     active_epoch_no  integer,
-    pledge           bigint,
-    cost             bigint,
+    pledge           numeric(20, 0),  -- any unsigned 64-bit value (SPEC §7)
+    cost             numeric(20, 0),
     margin_num       numeric,
     margin_den       numeric,
     reward_cred      bytea,
@@ -174,8 +177,8 @@ CREATE TABLE pool_epoch_row (
     reward_account   text NOT NULL,
     reward_cred      bytea NOT NULL,
     owners           text[] NOT NULL,
-    pledge_lovelace  bigint NOT NULL,
-    cost_lovelace    bigint NOT NULL,
+    pledge_lovelace  numeric(20, 0) NOT NULL,
+    cost_lovelace    numeric(20, 0) NOT NULL,
     margin_num       numeric NOT NULL,
     margin_den       numeric NOT NULL,
     accounts_balance_lovelace bigint NOT NULL,
@@ -202,19 +205,27 @@ CREATE TABLE pool_owner_epoch_row (
 CREATE INDEX pool_owner_epoch_row_boundary ON pool_owner_epoch_row (boundary_epoch);
 
 -- The ledger's figures for a pool's epoch e (captured live during e+1, boundary_epoch = e+1,
--- or imported: boundary_epoch = -1, never rolled back).
+-- or imported: boundary_epoch = -1, never rolled back). `problem` is set when the figures could
+-- not be used: 'unreadable' (R and L null: the answer for this pool was malformed) or
+-- 'inconsistent' (R and L kept, but they contradict our P_e: L > R, or c + floor((R - c) * m)
+-- > L); such a pool-epoch has no owner split, and the rest of the capture goes on.
 CREATE TABLE pool_reward (
     boundary_epoch  integer NOT NULL,
     pool_id         text NOT NULL,
     epoch_no        integer NOT NULL,
-    total_rewards   bigint NOT NULL,
-    leader_reward   bigint NOT NULL,
+    total_rewards   bigint,
+    leader_reward   bigint,
     blocks_made     integer,
     owners_stake    bigint,
     source          text NOT NULL,  -- 'ledger' or 'import'
-    PRIMARY KEY (pool_id, epoch_no, source)
+    problem         text CHECK (problem IN ('unreadable', 'inconsistent')),
+    problem_detail  text,
+    PRIMARY KEY (pool_id, epoch_no, source),
+    CHECK ((problem IS NOT DISTINCT FROM 'unreadable')
+           = (total_rewards IS NULL OR leader_reward IS NULL))
 );
 CREATE INDEX pool_reward_boundary ON pool_reward (boundary_epoch);
+CREATE INDEX pool_reward_import ON pool_reward (epoch_no) WHERE source = 'import';
 
 -- The exact split of a pool_reward row over the accounts of pool_owner_epoch_row.
 CREATE TABLE owner_reward (
@@ -229,16 +240,18 @@ CREATE TABLE owner_reward (
 );
 CREATE INDEX owner_reward_boundary ON owner_reward (boundary_epoch);
 
--- Outcome of B(e+2) for a pool's epoch e: 'credited', 'lost' or 'unavailable'.
-CREATE TABLE pool_reward_outcome (
+-- What B(e+2) decided for a pool's epoch e: whether RA(e) was registered then (credited, or lost
+-- to the treasury). The rewards status is derived from this fact and the stored figures (the
+-- pool_epoch view), never stored, so that a late capture or import, a rollback and a restart
+-- all converge to the same status.
+CREATE TABLE reward_settlement (
     boundary_epoch integer NOT NULL,
     pool_id        text NOT NULL,
     epoch_no       integer NOT NULL,
-    outcome        text NOT NULL CHECK (outcome IN ('credited', 'lost', 'unavailable')),
-    ra_registered  boolean NOT NULL,  -- RA(e) registered at B(e+2): decides credited vs lost
+    ra_registered  boolean NOT NULL,
     PRIMARY KEY (pool_id, epoch_no)
 );
-CREATE INDEX pool_reward_outcome_boundary ON pool_reward_outcome (boundary_epoch);
+CREATE INDEX reward_settlement_boundary ON reward_settlement (boundary_epoch);
 
 -- ---------------------------------------------------------------------------------------------
 -- Public views (SPEC §7). Stable names; lovelace as bigint, shares as numeric.
@@ -261,16 +274,34 @@ SELECT encode(w.tx_id, 'hex') AS tx_id, w.slot, w.epoch_no, w.stake_address,
        w.amount AS amount_lovelace
 FROM withdrawal_row w;
 
+-- The reward row that counts for a pool-epoch: an import overrides the ledger capture.
+CREATE VIEW pool_reward_effective AS
+SELECT r.*
+FROM pool_reward r
+WHERE r.source = 'import'
+   OR NOT EXISTS (SELECT 1 FROM pool_reward i
+                  WHERE i.pool_id = r.pool_id AND i.epoch_no = r.epoch_no
+                    AND i.source = 'import');
+
+-- Every credit to a reward account with the boundary that made it: the stored ones (MIR, deposit
+-- refunds) and the leader rewards, derived from the settlement and the effective figures (so a
+-- capture or import that arrives after B(e+2) still credits).
+CREATE VIEW reward_credit_all AS
+SELECT c.boundary_epoch, c.cred, c.stake_address, c.pool_id, c.kind, c.earned_epoch,
+       c.spendable_epoch, c.amount, c.source
+FROM reward_credit c
+UNION ALL
+SELECT s.boundary_epoch, p.reward_cred, p.reward_account, p.pool_id, 'leader', p.epoch_no,
+       p.epoch_no + 2, eff.leader_reward, eff.source
+FROM reward_settlement s
+JOIN pool_epoch_row p ON p.pool_id = s.pool_id AND p.epoch_no = s.epoch_no
+JOIN pool_reward_effective eff ON eff.pool_id = s.pool_id AND eff.epoch_no = s.epoch_no
+WHERE s.ra_registered AND eff.leader_reward > 0;
+
 CREATE VIEW reward_event AS
 SELECT r.stake_address, r.pool_id, r.kind, r.earned_epoch, r.spendable_epoch,
        r.amount AS amount_lovelace, r.source
-FROM reward_credit r;
-
--- The reward row that counts for a pool-epoch: an import overrides the ledger capture.
-CREATE VIEW pool_reward_effective AS
-SELECT DISTINCT ON (pool_id, epoch_no) *
-FROM pool_reward
-ORDER BY pool_id, epoch_no, (source = 'import') DESC;
+FROM reward_credit_all r;
 
 CREATE VIEW pool_epoch AS
 SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.cost_lovelace,
@@ -288,15 +319,18 @@ SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.c
        (SELECT sum(o.stake_rewards) FROM owner_reward o
          WHERE o.pool_id = p.pool_id AND o.epoch_no = p.epoch_no
            AND o.source = r.source)::bigint AS stake_rewards_lovelace,
-       CASE WHEN r.source IS NOT NULL AND x.outcome IS NOT NULL AND NOT x.ra_registered
-                THEN 'lost'  -- RA(e) unregistered at B(e+2): lost, whatever gave the figures
+       -- SPEC §5, a function of what is stored: the figures (r), and B(e+2)'s settlement (s)
+       CASE WHEN r.problem IS NOT NULL THEN r.problem  -- 'unreadable' or 'inconsistent'
+            WHEN s.pool_id IS NULL THEN CASE WHEN r.source = 'import' THEN 'imported'
+                                             WHEN r.source IS NOT NULL THEN 'provisional'
+                                             ELSE 'pending' END
+            WHEN r.source IS NULL THEN 'unavailable'
+            WHEN NOT s.ra_registered THEN 'lost'  -- whatever gave the figures
             WHEN r.source = 'import' THEN 'imported'
-            WHEN x.outcome IS NOT NULL THEN x.outcome
-            WHEN r.source IS NOT NULL THEN 'provisional'
-            ELSE 'pending' END AS rewards_status
+            ELSE 'credited' END AS rewards_status
 FROM pool_epoch_row p
 LEFT JOIN pool_reward_effective r ON r.pool_id = p.pool_id AND r.epoch_no = p.epoch_no
-LEFT JOIN pool_reward_outcome x ON x.pool_id = p.pool_id AND x.epoch_no = p.epoch_no;
+LEFT JOIN reward_settlement s ON s.pool_id = p.pool_id AND s.epoch_no = p.epoch_no;
 
 CREATE VIEW pool_owner_epoch AS
 SELECT a.pool_id, a.epoch_no, a.stake_address, a.is_owner, a.is_reward_account,

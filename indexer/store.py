@@ -9,6 +9,7 @@ handful of round trips whatever its size.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +29,20 @@ MIGRATIONS_DIR = _HERE / "migrations"
 
 class SchemaError(Exception):
     """The database schema is not one this version can use."""
+
+
+class DatabaseBusy(Exception):
+    """Another daemon holds this database (its advisory lock is taken)."""
+
+
+class LostLock(Exception):
+    """Another daemon took over this database while we ran: our batch must not commit."""
+
+
+# The session-level advisory lock a daemon holds for its whole life (per database: advisory
+# locks are scoped to the current database). An arbitrary constant, "SPIX" in ASCII.
+DAEMON_LOCK_KEY = 0x53504958
+APPLICATION_NAME = "shared-pool-indexer"
 
 
 def _load_queries(path: Path) -> dict[str, str]:
@@ -79,18 +94,53 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class Store:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, pool: asyncpg.Pool, dsn: str | None = None) -> None:
+        self._pool, self._dsn = pool, dsn
+        self._lock_conn: asyncpg.Connection | None = None
+        self.writer_token: int | None = None  # set by claim_writer(); checked by every commit
 
     @classmethod
     async def connect(cls, dsn: str | None, *, max_size: int = 4) -> Store:
         pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=max_size, init=_init_connection, command_timeout=None
+            dsn, min_size=1, max_size=max_size, init=_init_connection, command_timeout=None,
+            server_settings={"application_name": APPLICATION_NAME},
         )
-        return cls(pool)
+        return cls(pool, dsn)
 
     async def close(self) -> None:
+        if self._lock_conn is not None:
+            await self._lock_conn.close()
+            self._lock_conn = None
         await self._pool.close()
+
+    # --- one daemon per database ---------------------------------------------------------------
+
+    async def lock_daemon(self) -> None:
+        """Take the daemon's advisory lock on a connection of its own, held until close().
+        Raises DatabaseBusy (naming the holder) if another session holds it."""
+        conn = await asyncpg.connect(self._dsn, server_settings={
+            "application_name": f"{APPLICATION_NAME} (lock)"})
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", DAEMON_LOCK_KEY):
+            self._lock_conn = conn
+            return
+        try:
+            holder = await conn.fetchrow(Q["lock_holder"], DAEMON_LOCK_KEY)
+        finally:
+            await conn.close()
+        who = (f"PostgreSQL backend pid {holder['pid']} ({holder['application_name']}, "
+               f"from {holder['client_addr'] or 'a local socket'}, since "
+               f"{holder['backend_start']:%Y-%m-%d %H:%M:%S %Z})") if holder else "another session"
+        raise DatabaseBusy(f"another indexer daemon already follows the chain into this database "
+                           f"(its lock is held by {who}); run one daemon per database")
+
+    async def claim_writer(self) -> None:
+        """A fresh fencing token in the checkpoint row: if a second daemon ever takes over (our
+        lock connection died and it took the lock), our next commit fails with LostLock
+        instead of interleaving with its batches."""
+        token = secrets.randbits(63)
+        async with self._pool.acquire() as conn:
+            await conn.execute(Q["claim_writer"], token)
+        self.writer_token = token
 
     # --- schema ------------------------------------------------------------------------------
 
@@ -217,14 +267,14 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTx]:
         async with self._pool.acquire() as conn, conn.transaction():
-            yield StoreTx(conn)
+            yield StoreTx(conn, self.writer_token)
 
 
 class StoreTx:
     """Statements inside one transaction (a batch, a rollback, a boundary)."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
+    def __init__(self, conn: asyncpg.Connection, writer_token: int | None = None) -> None:
+        self.conn, self.writer_token = conn, writer_token
 
     async def copy(self, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]
                    ) -> None:
@@ -250,7 +300,19 @@ class StoreTx:
 
     async def set_checkpoint(self, slot: int | None, block_hash: bytes | None,
                              height: int | None, epoch_no: int | None) -> None:
-        await self.conn.execute(Q["set_checkpoint"], slot, block_hash, height, epoch_no)
+        done = await self.conn.execute(Q["set_checkpoint"], slot, block_hash, height, epoch_no,
+                                       self.writer_token)
+        if done != "UPDATE 1":
+            raise LostLock("another daemon took over this database (its fencing token replaced "
+                           "ours): this one stops without committing")
+
+    async def check_writer(self) -> asyncpg.Record:
+        """Inside a transaction that writes beside the cursor (the reward capture): lock the
+        checkpoint row, check that we still hold the database, return the row."""
+        row = await self.conn.fetchrow(Q["lock_checkpoint"])
+        if self.writer_token is not None and row["writer_token"] != self.writer_token:
+            raise LostLock("another daemon took over this database: this one stops")
+        return row
 
 
 # --- administration (demo, benchmarks) ---------------------------------------------------------

@@ -29,9 +29,19 @@ from indexer.rows import (
     pool_cert_record,
 )
 from indexer.store import Store, StoreTx
-from indexer.types import Block, ChainEvent, DecodeError, Point, RollBackward, Tip
+from indexer.types import (
+    Block,
+    ChainEvent,
+    DecodeError,
+    Point,
+    RollBackward,
+    RollForward,
+    Tip,
+)
 
 log = structlog.get_logger("indexer.writer")
+
+_BIGINT_END = 1 << 63  # slots and heights are bigint columns
 
 
 @dataclass(frozen=True)
@@ -159,6 +169,7 @@ class Writer:
     async def apply(self, events: list[ChainEvent]) -> None:
         started = time.monotonic()
         cursor = Cursor(**vars(self.cursor))
+        await self._prepare(events)
         async with self.store.transaction() as tx:
             rows = BatchRows(self.net.network_id)
             for ev in events:
@@ -183,9 +194,26 @@ class Writer:
         self.pruned_slot = pruned if pruned is not None else self.pruned_slot
         self.stats.last_commit_s = time.monotonic() - started
 
+    async def _prepare(self, events: list[ChainEvent]) -> None:
+        """Before the transaction opens: check what must fit the columns, and refresh the
+        epoch calendar if the batch passes its horizon (a query to Ogmios: never made while
+        the transaction holds its locks)."""
+        for ev in events:
+            if isinstance(ev, RollForward) and ev.block is not None:
+                block = ev.block
+                if not (block.slot < _BIGINT_END and block.height < _BIGINT_END):
+                    raise DecodeError(f"slot {block.slot} or height {block.height} is beyond "
+                                      "2^63", block_id=block.id, slot=block.slot,
+                                      field="slot/height")
+                await self.epochs.ensure(block.slot)
+            elif isinstance(ev, RollBackward) and ev.point is not None:
+                if ev.point.slot >= _BIGINT_END:
+                    raise DecodeError(f"rollback to slot {ev.point.slot}, beyond 2^63",
+                                      block_id=ev.point.id, field="point.slot")
+                await self.epochs.ensure(ev.point.slot)
+
     async def _forward(self, tx: StoreTx, rows: BatchRows, block: Block, cursor: Cursor
                        ) -> BatchRows:
-        await self.epochs.ensure(block.slot)
         epoch = self.epochs.epoch_of(block.slot)
         if cursor.epoch is not None and epoch > cursor.epoch:
             await self._flush(tx, rows)  # boundary work sees every block before it
@@ -203,7 +231,6 @@ class Writer:
         if point is None:
             slot, epoch, height = -1, -1, None
         else:
-            await self.epochs.ensure(point.slot)
             slot, epoch = point.slot, self.epochs.epoch_of(point.slot)
             found = await tx.sql_rows("SELECT height FROM block WHERE slot = $1", slot)
             height = found[0]["height"] if found else None

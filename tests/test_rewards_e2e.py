@@ -130,7 +130,7 @@ def check_rewards(v: Views, epoch: int, figures: dict[str, PoolFigures],
         total, leader = (f.total, f.leader) if f else (0, 0)  # no block: R = L = 0
         assert row["blocks_made"] == (f.blocks if f else 0)
         assert (row["total_rewards_lovelace"], row["leader_reward_lovelace"]) == (total, leader)
-        cost, margin = row["cost_lovelace"], margin_of(v, pool_id)
+        cost, margin = int(row["cost_lovelace"]), margin_of(v, pool_id)
         fees, stake = operator_split(total, leader, cost, margin)
         assert (row["operator_fees_lovelace"], row["stake_rewards_lovelace"]) == (fees, stake)
         split = split_pool_epoch(total, leader, cost, margin,

@@ -1,0 +1,131 @@
+-- Schema v2 (second round of work). Brings a v1 database to schema.sql.
+--   * certificate amounts are numeric(20,0) (SPEC §7: any unsigned 64-bit value);
+--   * checkpoint.writer_token fences out a second daemon;
+--   * pool_reward may hold unreadable or inconsistent figures (`problem`);
+--   * the rewards status is derived from stored facts: pool_reward_outcome becomes
+--     reward_settlement (only whether RA(e) was registered at B(e+2)), and leader credits are
+--     derived (reward_credit_all) instead of stored.
+
+-- Every view is dropped and re-created from schema.sql's text (the catalog test compares them).
+DROP VIEW pool_owner_epoch, pool_epoch, reward_event, pool_reward_effective, withdrawal,
+          pool_certificate, chain_tip;
+
+ALTER TABLE checkpoint ADD COLUMN writer_token bigint;
+
+ALTER TABLE pool_cert ALTER COLUMN pledge TYPE numeric(20, 0),
+                      ALTER COLUMN cost TYPE numeric(20, 0);
+ALTER TABLE pool_epoch_row ALTER COLUMN pledge_lovelace TYPE numeric(20, 0),
+                           ALTER COLUMN cost_lovelace TYPE numeric(20, 0);
+
+ALTER TABLE pool_reward ALTER COLUMN total_rewards DROP NOT NULL,
+                        ALTER COLUMN leader_reward DROP NOT NULL,
+                        ADD COLUMN problem text CHECK (problem IN ('unreadable', 'inconsistent')),
+                        ADD COLUMN problem_detail text,
+                        ADD CHECK ((problem IS NOT DISTINCT FROM 'unreadable')
+                                   = (total_rewards IS NULL OR leader_reward IS NULL));
+CREATE INDEX pool_reward_import ON pool_reward (epoch_no) WHERE source = 'import';
+
+CREATE TABLE reward_settlement (
+    boundary_epoch integer NOT NULL,
+    pool_id        text NOT NULL,
+    epoch_no       integer NOT NULL,
+    ra_registered  boolean NOT NULL,
+    PRIMARY KEY (pool_id, epoch_no)
+);
+CREATE INDEX reward_settlement_boundary ON reward_settlement (boundary_epoch);
+INSERT INTO reward_settlement (boundary_epoch, pool_id, epoch_no, ra_registered)
+SELECT boundary_epoch, pool_id, epoch_no, ra_registered FROM pool_reward_outcome;
+DROP TABLE pool_reward_outcome;
+DELETE FROM reward_credit WHERE kind = 'leader';  -- derived from now on
+
+CREATE VIEW chain_tip AS
+SELECT c.slot, c.block_height, encode(c.block_hash, 'hex') AS block_hash, c.epoch_no,
+       c.updated_at
+FROM checkpoint c;
+
+CREATE VIEW pool_certificate AS
+SELECT p.pool_id, encode(p.tx_id, 'hex') AS tx_id, p.slot, p.epoch_no, p.cert_index, p.kind,
+       p.active_epoch_no, p.pledge AS pledge_lovelace, p.cost AS cost_lovelace,
+       p.margin_num / p.margin_den AS margin, p.margin_num, p.margin_den,
+       p.reward_account, p.owners, p.vrf_key_hash, p.metadata_url, p.metadata_hash, p.relays,
+       p.retirement_epoch, p.tx_index
+FROM pool_cert p;
+
+CREATE VIEW withdrawal AS
+SELECT encode(w.tx_id, 'hex') AS tx_id, w.slot, w.epoch_no, w.stake_address,
+       w.amount AS amount_lovelace
+FROM withdrawal_row w;
+
+-- The reward row that counts for a pool-epoch: an import overrides the ledger capture.
+CREATE VIEW pool_reward_effective AS
+SELECT r.*
+FROM pool_reward r
+WHERE r.source = 'import'
+   OR NOT EXISTS (SELECT 1 FROM pool_reward i
+                  WHERE i.pool_id = r.pool_id AND i.epoch_no = r.epoch_no
+                    AND i.source = 'import');
+
+-- Every credit to a reward account with the boundary that made it: the stored ones (MIR, deposit
+-- refunds) and the leader rewards, derived from the settlement and the effective figures (so a
+-- capture or import that arrives after B(e+2) still credits).
+CREATE VIEW reward_credit_all AS
+SELECT c.boundary_epoch, c.cred, c.stake_address, c.pool_id, c.kind, c.earned_epoch,
+       c.spendable_epoch, c.amount, c.source
+FROM reward_credit c
+UNION ALL
+SELECT s.boundary_epoch, p.reward_cred, p.reward_account, p.pool_id, 'leader', p.epoch_no,
+       p.epoch_no + 2, eff.leader_reward, eff.source
+FROM reward_settlement s
+JOIN pool_epoch_row p ON p.pool_id = s.pool_id AND p.epoch_no = s.epoch_no
+JOIN pool_reward_effective eff ON eff.pool_id = s.pool_id AND eff.epoch_no = s.epoch_no
+WHERE s.ra_registered AND eff.leader_reward > 0;
+
+CREATE VIEW reward_event AS
+SELECT r.stake_address, r.pool_id, r.kind, r.earned_epoch, r.spendable_epoch,
+       r.amount AS amount_lovelace, r.source
+FROM reward_credit_all r;
+
+CREATE VIEW pool_epoch AS
+SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.cost_lovelace,
+       p.margin_num / p.margin_den AS margin,
+       (SELECT count(*) FROM block b
+         WHERE b.pool_hash = p.pool_hash AND b.epoch_no = p.epoch_no)::integer AS blocks_made,
+       p.accounts_balance_lovelace, p.owners_balance_lovelace,
+       CASE WHEN r.owners_stake IS NOT NULL THEN r.owners_stake >= p.pledge_lovelace
+            ELSE p.owners_delegated_balance_lovelace >= p.pledge_lovelace END AS pledge_met,
+       r.total_rewards AS total_rewards_lovelace,
+       r.leader_reward AS leader_reward_lovelace,
+       (SELECT sum(o.op_rewards) FROM owner_reward o
+         WHERE o.pool_id = p.pool_id AND o.epoch_no = p.epoch_no
+           AND o.source = r.source)::bigint AS operator_fees_lovelace,
+       (SELECT sum(o.stake_rewards) FROM owner_reward o
+         WHERE o.pool_id = p.pool_id AND o.epoch_no = p.epoch_no
+           AND o.source = r.source)::bigint AS stake_rewards_lovelace,
+       -- SPEC §5, a function of what is stored: the figures (r), and B(e+2)'s settlement (s)
+       CASE WHEN r.problem IS NOT NULL THEN r.problem  -- 'unreadable' or 'inconsistent'
+            WHEN s.pool_id IS NULL THEN CASE WHEN r.source = 'import' THEN 'imported'
+                                             WHEN r.source IS NOT NULL THEN 'provisional'
+                                             ELSE 'pending' END
+            WHEN r.source IS NULL THEN 'unavailable'
+            WHEN NOT s.ra_registered THEN 'lost'  -- whatever gave the figures
+            WHEN r.source = 'import' THEN 'imported'
+            ELSE 'credited' END AS rewards_status
+FROM pool_epoch_row p
+LEFT JOIN pool_reward_effective r ON r.pool_id = p.pool_id AND r.epoch_no = p.epoch_no
+LEFT JOIN reward_settlement s ON s.pool_id = p.pool_id AND s.epoch_no = p.epoch_no;
+
+CREATE VIEW pool_owner_epoch AS
+SELECT a.pool_id, a.epoch_no, a.stake_address, a.is_owner, a.is_reward_account,
+       a.delegated_to_pool, a.balance_lovelace, a.stake_share,
+       CASE WHEN pe.rewards_status = 'lost' THEN 0 ELSE o.op_rewards END AS op_rewards_lovelace,
+       CASE WHEN pe.rewards_status = 'lost' THEN 0 ELSE o.stake_rewards END
+           AS stake_rewards_lovelace,
+       CASE WHEN pe.rewards_status = 'lost' THEN 0 ELSE o.op_rewards + o.stake_rewards END
+           AS rewards_lovelace,
+       a.epoch_no + 2 AS spendable_epoch,
+       pe.rewards_status
+FROM pool_owner_epoch_row a
+JOIN pool_epoch pe ON pe.pool_id = a.pool_id AND pe.epoch_no = a.epoch_no
+LEFT JOIN pool_reward_effective r ON r.pool_id = a.pool_id AND r.epoch_no = a.epoch_no
+LEFT JOIN owner_reward o ON o.pool_id = a.pool_id AND o.epoch_no = a.epoch_no
+                        AND o.source = r.source AND o.cred = a.cred;
