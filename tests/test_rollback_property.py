@@ -1,11 +1,18 @@
 """A Hypothesis state machine: random forward blocks, rollbacks (up to k deep, across epoch
 boundaries) and restarts, applied through the real decoder and writer to PostgreSQL, leave the
 database equal to a straight run over the final chain, and its materialized rows equal a
-from-scratch model (tests/model.py)."""
+from-scratch model (tests/model.py).
+
+Reward figures join the dance: live captures (timely or late, some of them unreadable or
+inconsistent) and imports (before or after their epoch is materialized) happen between the
+other events; the straight run applies the surviving ones only after the whole chain. The
+rewards status and amounts must come out the same (SPEC §5: a function of what is stored, not
+of the order of events)."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from fractions import Fraction
 from typing import Any
@@ -14,14 +21,18 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
+from indexer.capture import write_capture
 from indexer.decode import decode_block, decode_message
 from indexer.epochs import EpochCalendar, parse_era_summaries
+from indexer.importer import ImportedReward
+from indexer.reports import import_rewards
 from indexer.store import Store
+from indexer.types import EpochNo, Point
 from indexer.writer import Epochs, NetworkInfo, Writer
 from tests.harness import VIEWS, owner_rows
 from tests.model import Model
 from tests.pg import Databases
-from tests.randomchain import RandomChain, back_frame, frame, small_network
+from tests.randomchain import POOLS, RandomChain, back_frame, frame, small_network
 
 NET = small_network(k=6)
 
@@ -48,6 +59,40 @@ async def _views(dsn: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def _figure(*parts: object) -> int:
+    return int.from_bytes(hashlib.blake2b(repr(parts).encode(), digest_size=8).digest(), "big")
+
+
+def _provenance(epoch: int, pool_ids: list[str]) -> dict[str, Any]:
+    """What a ledger would answer during ``epoch``: a pure function of the epoch and the pools,
+    with some pools unreadable and some leader rewards below the operator fees."""
+    pools: dict[str, Any] = {}
+    for pool_id in pool_ids:
+        h = _figure(epoch, pool_id)
+        total = h % 5_000_000_000
+        leader = {0: 0, 1: total // 3}.get(h % 7, total)  # 0 and 1: likely inconsistent
+        pools[pool_id] = {"blocksMade": 1 + h % 3, "delegators": [],
+                          "totalRewards": {"ada": {"lovelace": "x" if h % 11 == 0 else total}},
+                          "leaderReward": {"ada": {"lovelace": leader}}}
+    return {"stakePools": pools}
+
+
+async def _capture(store: Store, epoch: int) -> bool:
+    """The capture of ``epoch`` at its latest stored block, as the daemon writes it."""
+    found = await store.query("last_block_of_epoch", epoch)
+    if not found:
+        return False
+    point = Point(found[0]["slot"], bytes(found[0]["hash"]).hex())
+    pool_ids = [r["pool_id"] for r in await store.query("pools_of_epoch", epoch - 1, None)]
+    async with store.transaction() as tx:
+        return await write_capture(tx, epoch, point, _provenance(epoch, pool_ids)) is not None
+
+
+def _import(pool_id: str, epoch: int) -> ImportedReward:
+    total = _figure("import", pool_id, epoch) % 5_000_000_000
+    return ImportedReward(pool_id, EpochNo(epoch), total, total, 1, None, "property")
+
+
 class ForkMachine(RuleBasedStateMachine):
     databases: Databases  # set by the test
 
@@ -58,6 +103,8 @@ class ForkMachine(RuleBasedStateMachine):
         self.dsn = self.run(self.databases.new())
         self.store = self.run(Store.connect(self.dsn))
         self.writer = self._fresh_writer()
+        self.captures: set[int] = set()  # epochs whose capture is stored
+        self.imports: list[ImportedReward] = []
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -78,10 +125,31 @@ class ForkMachine(RuleBasedStateMachine):
         depth = data.draw(st.integers(1, self.chain.max_rollback()), label="depth")
         self.chain.rollback(depth)
         base = self.chain.blocks[-1] if self.chain.blocks else None
+        kept = NET.epoch_of(base["slot"]) if base else -1  # boundaries after it are undone
+        self.captures = {x for x in self.captures if x <= kept}
         new = self.chain.forward(data, data.draw(st.integers(0, NET.k), label="new blocks"))
         tip = new[-1] if new else (base or {"slot": 0, "id": "00" * 32, "height": 0})
         frames = [back_frame(base, tip)] + [frame(b, tip) for b in new]
         self.run(_apply_frames(self.writer, frames, batch))
+
+    @precondition(lambda self: bool(self.chain.blocks))
+    @rule(data=st.data())
+    def capture(self, data: st.DataObject) -> None:
+        """A capture of a recent epoch: timely (the current one) or late (an earlier one)."""
+        now = NET.epoch_of(self.chain.blocks[-1]["slot"])
+        epoch = data.draw(st.integers(max(1, now - 3), max(1, now)), label="capture epoch")
+        if self.run(_capture(self.store, epoch)):
+            self.captures.add(epoch)
+
+    @precondition(lambda self: bool(self.chain.blocks))
+    @rule(data=st.data())
+    def import_figures(self, data: st.DataObject) -> None:
+        """An import for an epoch already materialized, or not yet."""
+        now = NET.epoch_of(self.chain.blocks[-1]["slot"])
+        pool = data.draw(st.sampled_from(POOLS), label="import pool")
+        item = _import(pool.id, data.draw(st.integers(max(0, now - 3), now + 2), label="epoch"))
+        self.run(import_rewards(self.store, (item,)))
+        self.imports.append(item)
 
     @rule()
     def restart(self) -> None:
@@ -103,6 +171,10 @@ class ForkMachine(RuleBasedStateMachine):
             if self.chain.blocks:
                 tip = self.chain.blocks[-1]
                 await _apply_frames(writer, [frame(b, tip) for b in self.chain.blocks], 50)
+            for epoch in sorted(self.captures):  # late, all of them
+                assert await _capture(store, epoch)
+            if self.imports:
+                await import_rewards(store, tuple(self.imports))
         finally:
             await store.close()
         got = await _views(self.dsn)
