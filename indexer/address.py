@@ -118,7 +118,9 @@ def _fast_payload(text: str) -> bytes:
         digits = text.encode("ascii")[pos + 1 :].translate(_TO_BASE32)
         int(digits[-6:], 32)  # the checksum: only its alphabet is checked
         nbits = 5 * (len(digits) - 6)
-        value = int(digits[:-6], 32) >> (nbits % 8)  # ValueError if empty or not bech32
+        if nbits < 8:
+            raise ValueError("no payload")
+        value = int(digits[:-6], 32) >> (nbits % 8)  # ValueError unless all bech32
     except ValueError as exc:  # UnicodeEncodeError included
         raise AddressError(f"malformed bech32 string {_short(text)}") from exc
     return value.to_bytes(nbits // 8, "big")

@@ -57,6 +57,7 @@ from indexer.decode_fields import (
     _Bad,
     _bad_amount,
     _brief,
+    _cut,
     _is_hash32,
     _is_u64,
     _show,
@@ -166,10 +167,6 @@ def _loads(raw: bytes) -> Any:
         block_id, slot = _salvage(raw)
         raise DecodeError(f"frame is not valid JSON: {type(exc).__name__}: {_cut(str(exc))}",
                           block_id=block_id, slot=slot) from exc
-
-
-def _cut(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _text(value: Any) -> str:

@@ -31,6 +31,7 @@ from indexer.decode_fields import (
     _U64,
     _ada,
     _Bad,
+    _cut,
     _hex_cred,
     _hex_str,
     _opt_str,
@@ -209,7 +210,7 @@ def _proposals(
             if type(wds) is not dict:
                 raise _Bad(f"expected an object, got {_show(wds)}", "action.withdrawals")
             for key, value in wds.items():
-                field = f"action.withdrawals.{key}"
+                field = f"action.withdrawals.{_cut(key, 120)}"
                 if type(key) is str and key.startswith("stake"):
                     tw.append(TreasuryWithdrawalProposal(j, _stake_cred(key, field),
                                                          _ada(value, field, 0, _U64)))

@@ -5,6 +5,7 @@ regressions of the fuzz findings; the fuzz itself is in test_decode_fuzz.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +29,7 @@ from indexer.address import (
     enterprise_address,
     pointer_address,
     pool_bech32,
+    pool_hash_from_bech32,
     pool_hash_of_vkey,
     stake_address,
     stake_part,
@@ -357,7 +359,7 @@ def test_outputs_staked_only_with_original_indices() -> None:
     BASE[:-9] + "1111",  # no bech32 after the last "1"
     "addr" + BASE[4:].replace("1", "", 1),  # no separator
     BYRON + "0",  # "0" is not base58
-    "", "Ae2 tdPwUPEZ",
+    "", "Ae2 tdPwUPEZ", "addr1", "addr1qqqqqqq", "addr1qqqqqqqq", "addr_test1",
 ])
 def test_malformed_output_addresses_are_errors(address: str) -> None:
     bad(block(tx(outputs=[out(BASE), out(address)])), "transactions[0].outputs[1]",
@@ -1143,6 +1145,15 @@ def test_non_bech32_characters_are_errors(char: str) -> None:
     bad(block(tx(certificates=[{"type": "stakeDelegation", "credential": KEY[1:].hex(),
                                 "stakePool": {"id": pool}}])),
         "transactions[0].certificates[0].stakePool.id")
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=120)
+       | st.text(alphabet="qpzry9x8gf2tvdw0s3jn54khce6mua7l1-_ +", max_size=120))
+def test_address_parsers_raise_only_address_error(text: str) -> None:
+    for prefix in ("", "addr1", "addr_test1", "stake1", "stake_test1", "pool1"):
+        for parse in (stake_part, cred_from_stake_address, pool_hash_from_bech32):
+            with contextlib.suppress(AddressError):
+                parse(prefix + text)
 
 
 def test_str_frame_with_lone_surrogate() -> None:
