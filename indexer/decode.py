@@ -83,7 +83,7 @@ from indexer.types import (
     Withdrawal,
 )
 
-__all__ = ["decode_block", "decode_message"]
+__all__ = ["ERAS", "decode_block", "decode_message"]
 
 # orjson silently turns integers outside [-2**63, 2**64) into floats. Any such number has at
 # least 20 digits, or is negative with at least 19; only frames holding one are parsed with the
