@@ -12,6 +12,9 @@ are skipped. Any other ``type``, a misspelt one included, raises: skipping it co
 delegation. Pre-Conway MIR certificates are not certificates in Ogmios: they come as
 ``treasuryWithdrawals``/``treasuryTransfer`` proposals (see ``_proposals``).
 
+A ``stakeDelegation`` names a pool (``stakePool``, an object), a DRep or both; one with neither
+is an error, one with only a DRep (Conway vote delegation) changes no pool delegation.
+
 Pool ``pledge`` and ``cost`` may be any u64 (a real preview pool pledges 2^63+1), a
 ``retirementEpoch`` must be below 2^31 (an integer column), the VRF key hash is 64 hex digits.
 """
@@ -80,9 +83,11 @@ def _deregistration(c: dict[str, Any], k: int) -> Certificate:
 
 
 def _delegation(c: dict[str, Any], k: int) -> Certificate | None:
-    pool = c.get("stakePool")
-    if pool is None:
+    if "stakePool" not in c:
+        if "delegateRepresentative" not in c:
+            raise _Bad("delegation to neither a pool nor a DRep", "stakePool")
         return None  # Conway vote-only delegation: no effect on pool delegation
+    pool = c["stakePool"]
     if type(pool) is not dict:
         raise _Bad(f"expected an object, got {_show(pool)}", "stakePool")
     return StakeDelegation(k, _stake_credential(c), _pool_id(pool.get("id"), "stakePool.id"))

@@ -466,6 +466,14 @@ def test_delegation_and_vote_only_delegation() -> None:
     assert got == (StakeDelegation(0, KEY, POOL), StakeDelegation(2, SCRIPT, POOL))
 
 
+def test_delegation_to_nothing_is_an_error() -> None:
+    cred = {"type": "stakeDelegation", "from": "verificationKey", "credential": KEY[1:].hex()}
+    bad(block(tx(certificates=[cred])), "transactions[0].certificates[0].stakePool", "neither")
+    bad(block(tx(certificates=[cred | {"stakePool": None,
+                                       "delegateRepresentative": {"type": "abstain"}}])),
+        "transactions[0].certificates[0].stakePool", "expected an object")
+
+
 def test_conway_split_registration_and_delegation() -> None:
     # ConwayRegDelegCert comes out as two entries: registration first, then delegation.
     got = certs(
