@@ -56,7 +56,8 @@ class TxIn(NamedTuple):
 
 class TxOut(NamedTuple):
     """A produced output that carries stake: a base address (``cred``) or a pointer address
-    (``pointer``). Outputs without stake (enterprise, Byron, reward) are not produced at all."""
+    (``pointer``, already normalised as the ledger does). Outputs without stake (enterprise,
+    Byron) are not produced at all, but the decoder still checks their lovelace."""
 
     index: int  # type: ignore[assignment]  # shadows tuple.index, harmless here
     cred: Cred | None
@@ -165,6 +166,7 @@ class Tx:
 class Block:
     era: str  # byron, shelley, allegra, mary, alonzo, babbage, conway, dijkstra
     id: str  # 64-hex header hash
+    ancestor: str  # the previous block's 64-hex id, or "genesis" (first block of a Praos chain)
     height: BlockHeight
     slot: Slot
     issuer: PoolHash | None  # blake2b-224 of issuer.verificationKey; None for Byron blocks
@@ -177,9 +179,19 @@ class Block:
 
 
 @dataclass(frozen=True, slots=True)
+class EpochBoundary:
+    """A Byron epoch-boundary block (EBB): no slot and no content, but it is a link of the chain:
+    the next block's ``ancestor`` is this ``id``."""
+
+    id: str  # 64-hex header hash
+    ancestor: str  # 64-hex id of the previous block (for the first EBB: the genesis hash)
+
+
+@dataclass(frozen=True, slots=True)
 class RollForward:
-    block: Block | None  # None for a Byron epoch-boundary block (no slot, no content)
+    block: Block | None  # None for a Byron epoch-boundary block (no slot, no content) ...
     tip: Tip | None
+    ebb: EpochBoundary | None = None  # ... which is then described here
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,11 @@
 """indexer.decode: the Ogmios test vectors, and hand-made blocks for every rule the decoder
 applies (certificates, MIR/treasury proposals, phase-2-invalid transactions, v7 omissions,
-address kinds, malformed input)."""
+address kinds, pointer normalisation, continuity fields, value ranges, malformed input and the
+regressions of the fuzz findings; the fuzz itself is in test_decode_fuzz.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -17,14 +19,17 @@ from pycardano import Address
 from pycardano.address import PointerAddress
 from pycardano.hash import ScriptHash, VerificationKeyHash
 
-from indexer import decode, decode_certs
+from indexer import decode, decode_certs, decode_fields
 from indexer.address import (
+    AddressError,
+    _varuint,
     base_address,
     bech32_encode,
     cred_from_stake_address,
     enterprise_address,
     pointer_address,
     pool_bech32,
+    pool_hash_from_bech32,
     pool_hash_of_vkey,
     stake_address,
     stake_part,
@@ -34,6 +39,7 @@ from indexer.types import (
     Block,
     Cred,
     DecodeError,
+    EpochBoundary,
     MirTransfer,
     Pointer,
     PoolHash,
@@ -52,6 +58,7 @@ from indexer.types import (
 )
 
 VECTORS = sorted((Path(__file__).parent / "data/ogmios/vectors/NextBlockResponse").glob("*.json"))
+SCHEMAS = Path(__file__).parent / "data/ogmios/schema"
 
 # --- hand-made chain data -------------------------------------------------------------------
 
@@ -108,8 +115,12 @@ def block(*txs: dict[str, Any], kind: str = "praos", era: str = "conway") -> dic
 
 
 def frame(blk: dict[str, Any]) -> bytes:
-    return orjson.dumps({"jsonrpc": "2.0", "method": "nextBlock", "id": None,
-                         "result": {"direction": "forward", "block": blk, "tip": TIP}})
+    msg = {"jsonrpc": "2.0", "method": "nextBlock", "id": None,
+           "result": {"direction": "forward", "block": blk, "tip": TIP}}
+    try:
+        return orjson.dumps(msg)
+    except TypeError:  # an integer beyond 64 bits
+        return json.dumps(msg, separators=(",", ":")).encode()
 
 
 def one_tx(t: dict[str, Any], *, era: str = "conway", network_id: int | None = None) -> Any:
@@ -151,10 +162,12 @@ def _check_against_json(raw: bytes, ev: Any) -> None:
     blk = res["block"]
     if blk["type"] == "ebb":
         assert ev.block is None
+        assert ev.ebb == EpochBoundary(blk["id"], blk["ancestor"])
         return
     b = ev.block
-    assert isinstance(b, Block)
-    assert (b.id, b.slot, b.height) == (blk["id"], blk["slot"], blk["height"])
+    assert isinstance(b, Block) and ev.ebb is None
+    assert (b.id, b.ancestor, b.slot, b.height) == (blk["id"], blk["ancestor"], blk["slot"],
+                                                    blk["height"])
     assert ev.tip == Tip(res["tip"]["slot"], res["tip"]["id"], res["tip"]["height"])
     if blk["type"] == "bft":
         assert b.era == "byron" and b.issuer is None
@@ -262,8 +275,9 @@ def test_praos_block() -> None:
     ev = decode_message(frame(block(tx(1), tx(2))))
     assert isinstance(ev, RollForward) and ev.block is not None
     b = ev.block
-    assert (b.era, b.id, b.slot, b.height, b.size_bytes) == ("conway", BLOCK_ID, SLOT,
-                                                              12000010, 4096)
+    assert (b.era, b.id, b.ancestor, b.slot, b.height, b.size_bytes) == (
+        "conway", BLOCK_ID, "cd" * 32, SLOT, 12000010, 4096)
+    assert ev.ebb is None
     assert b.issuer == pool_hash_of_vkey(ISSUER_VKEY)
     assert [t.index for t in b.transactions] == [0, 1]
     assert b.transactions[0].id == (1).to_bytes(32, "big")
@@ -288,11 +302,22 @@ def test_byron_bft_block() -> None:
     assert t.inputs == (TxIn((7).to_bytes(32, "big"), 3),) and t.outputs == ()
 
 
-def test_ebb_is_none() -> None:
+def test_ebb_has_no_block_but_its_id_and_ancestor() -> None:
     ebb = {"type": "ebb", "era": "byron", "id": BLOCK_ID, "ancestor": "cd" * 32, "height": 7}
     assert decode_block(ebb) is None
     ev = decode_message(frame(ebb))
-    assert ev == RollForward(None, Tip(TIP["slot"], TIP["id"], TIP["height"]))
+    assert ev == RollForward(None, Tip(TIP["slot"], TIP["id"], TIP["height"]),
+                             EpochBoundary(BLOCK_ID, "cd" * 32))
+    # The EBB is checked like any block (no slot to name: it has none).
+    for broken, field in ((ebb | {"ancestor": "genesis"}, "ancestor"),
+                          ({k: v for k, v in ebb.items() if k != "ancestor"}, "ancestor"),
+                          (ebb | {"ancestor": "CD" * 32}, "ancestor"),
+                          (ebb | {"era": "shelley"}, "era"),
+                          (ebb | {"id": BLOCK_ID[:-1]}, "id")):
+        for decode_it in (lambda b: decode_message(frame(b)), decode_block):
+            with pytest.raises(DecodeError) as info:
+                decode_it(broken)
+            assert info.value.field == field, str(info.value)
 
 
 def test_backward_to_origin_and_to_point() -> None:
@@ -318,10 +343,27 @@ def test_str_frame_is_accepted() -> None:
 
 def test_outputs_staked_only_with_original_indices() -> None:
     t = one_tx(tx(outputs=[out(ENTERPRISE, 1), out(BASE, 2), out(BYRON, 3),
-                           out(POINTER_ADDR, 4), out(BASE_SCRIPT_STAKE, 5),
-                           out(REWARD, 6)]))
+                           out(POINTER_ADDR, 4), out(BASE_SCRIPT_STAKE, 5)]))
     assert t.outputs == (TxOut(1, KEY, None, 2), TxOut(3, None, POINTER, 4),
                          TxOut(4, SCRIPT, None, 5))
+
+
+@pytest.mark.parametrize("address", [
+    REWARD,  # a reward account is not an output address
+    bech32_encode("addr", b"\xe1" + KEY[1:]),  # ... not even under the addr hrp
+    bech32_encode("addr", b"\x82" + bytes(56)),  # header 0x82 is Byron, never bech32
+    bech32_encode("addr", b"\x03" + PAY + KEY[1:]),  # unused header bits set
+    bech32_encode("addr", b"\x00" + PAY + KEY[1:]),  # network 0 under the mainnet hrp
+    bech32_encode("addr_test", b"\x01" + PAY + KEY[1:]),  # and the other way round
+    bech32_encode("addrx", b"\x01" + PAY + KEY[1:]),  # unknown hrp
+    BASE[:-9] + "1111",  # no bech32 after the last "1"
+    "addr" + BASE[4:].replace("1", "", 1),  # no separator
+    BYRON + "0",  # "0" is not base58
+    "", "Ae2 tdPwUPEZ", "addr1", "addr1qqqqqqq", "addr1qqqqqqqq", "addr_test1",
+])
+def test_malformed_output_addresses_are_errors(address: str) -> None:
+    bad(block(tx(outputs=[out(BASE), out(address)])), "transactions[0].outputs[1]",
+        "AddressError")
 
 
 def test_multi_asset_output_keeps_lovelace() -> None:
@@ -424,6 +466,14 @@ def test_delegation_and_vote_only_delegation() -> None:
     assert got == (StakeDelegation(0, KEY, POOL), StakeDelegation(2, SCRIPT, POOL))
 
 
+def test_delegation_to_nothing_is_an_error() -> None:
+    cred = {"type": "stakeDelegation", "from": "verificationKey", "credential": KEY[1:].hex()}
+    bad(block(tx(certificates=[cred])), "transactions[0].certificates[0].stakePool", "neither")
+    bad(block(tx(certificates=[cred | {"stakePool": None,
+                                       "delegateRepresentative": {"type": "abstain"}}])),
+        "transactions[0].certificates[0].stakePool", "expected an object")
+
+
 def test_conway_split_registration_and_delegation() -> None:
     # ConwayRegDelegCert comes out as two entries: registration first, then delegation.
     got = certs(
@@ -483,14 +533,9 @@ def test_huge_margin_is_exact() -> None:
     assert isinstance(via_frame, PoolRegistration) and via_frame.margin == Fraction(num, den)
 
 
-def test_ignored_and_unknown_certificates(monkeypatch: pytest.MonkeyPatch) -> None:
-    logged: list[tuple[str, dict[str, Any]]] = []
-
-    class Recorder:
-        def warning(self, event: str, **kw: Any) -> None:
-            logged.append((event, kw))
-
-    monkeypatch.setattr(decode_certs, "_log", Recorder())
+def test_ignored_certificates() -> None:
+    # Every known type of the schema's Certificate oneOf (v6.14 and v7.0) that touches no stake,
+    # delegation or pool, plus the pre-6.3 name of constitutionalCommitteeDelegation.
     got = certs(
         {"type": "genesisDelegation", "issuer": {"id": "00" * 28},
          "delegate": {"id": "11" * 28, "vrfVerificationKeyHash": "22" * 32}},
@@ -505,13 +550,34 @@ def test_ignored_and_unknown_certificates(monkeypatch: pytest.MonkeyPatch) -> No
         {"type": "delegateRepresentativeUpdate", "delegateRepresentative": {}, "metadata": None},
         {"type": "delegateRepresentativeRetirement", "delegateRepresentative": {},
          "deposit": ada(500_000_000)},
-        {"type": "somethingNew", "x": 1},
         {"type": "stakeCredentialRegistration", "from": "verificationKey",
          "credential": KEY[1:].hex()},
     )
-    assert got == (StakeRegistration(8, KEY, None),)  # positions count every entry
-    assert logged == [("decode.unknown_certificate",
-                       {"type": "somethingNew", "block_id": BLOCK_ID, "slot": SLOT})]
+    assert got == (StakeRegistration(7, KEY, None),)  # positions count every entry
+
+
+def _schema_certificate_types(version: str) -> set[str]:
+    schema = json.loads((SCHEMAS / version / "cardano.json").read_bytes())
+    return {t for variant in schema["definitions"]["Certificate"]["oneOf"]
+            for t in variant["properties"]["type"]["enum"]}
+
+
+@pytest.mark.parametrize("version", ["v6.14", "v7.0"])
+def test_certificate_types_are_those_of_the_schema(version: str) -> None:
+    known = set(decode_certs._CERTIFICATE_DECODERS) | decode_certs._IGNORED_CERTIFICATES
+    assert known - _schema_certificate_types(version) == {
+        "constitutionalCommitteeHotKeyRegistration"}  # pre-6.3 name, not in these schemas
+    assert _schema_certificate_types(version) <= known
+
+
+@pytest.mark.parametrize("kind", ["somethingNew", "stakeDelegations", "StakeDelegation",
+                                  "stakePoolRegistraton", "moveInstantaneousRewards", ""])
+def test_unknown_or_misspelt_certificate_type_is_an_error(kind: str) -> None:
+    err = bad(block(tx(certificates=[
+        {"type": "stakeCredentialRegistration", "credential": KEY[1:].hex()},
+        {"type": kind, "credential": KEY[1:].hex(), "stakePool": {"id": POOL_ID}}])),
+        "transactions[0].certificates[1].type", "unknown certificate type")
+    assert repr(kind) in str(err)
 
 
 # --- withdrawals and proposals --------------------------------------------------------------
@@ -613,6 +679,8 @@ def test_string_where_int_expected() -> None:
 def test_negative_and_out_of_range_amounts() -> None:
     bad(block(tx(outputs=[out(ENTERPRISE), out(BASE, -1)])),
         "transactions[0].outputs[1].value.ada.lovelace", "outside")
+    bad(block(tx(outputs=[out(BASE), out(BASE, 2**63)])),
+        "transactions[0].outputs[1].value.ada.lovelace", "outside")
     bad(block(tx(withdrawals={REWARD: ada(-5)})),
         f"transactions[0].withdrawals.{REWARD}.ada.lovelace", "outside")
     bad(block(tx(certificates=[{"type": "stakePoolRegistration",
@@ -698,10 +766,11 @@ def test_other_malformed_shapes() -> None:
 # --- property: amounts ----------------------------------------------------------------------
 
 
-@given(st.integers(min_value=-(2**70), max_value=2**70))
+@given(st.one_of(st.integers(min_value=-(2**70), max_value=2**70),
+                 st.integers(min_value=2**63 - 3, max_value=2**63 + 3)))
 def test_output_amount_range(n: int) -> None:
     blk = block(tx(outputs=[out(BASE, n)]))
-    if 0 <= n < 2**64:
+    if 0 <= n < 2**63:
         assert one_tx(tx(outputs=[out(BASE, n)])).outputs == (TxOut(0, KEY, None, n),)
         ev = decode_message(frame(blk))
         assert isinstance(ev, RollForward) and ev.block is not None
@@ -729,3 +798,380 @@ def test_big_int_guard_matches_orjson_loss(n: int, template: str) -> None:
     exact = decode._loads(raw)
     assert (exact["k"] if isinstance(exact, dict) else exact[-1]) == n
     assert type(exact["k"] if isinstance(exact, dict) else exact[-1]) is int
+
+
+# --- eras, block types, continuity fields ---------------------------------------------------
+
+
+def test_eras_are_those_of_the_schema() -> None:
+    v7 = json.loads((SCHEMAS / "v7.0/cardano.json").read_bytes())["definitions"]["Era"]["enum"]
+    v6 = json.loads((SCHEMAS / "v6.14/cardano.json").read_bytes())["definitions"]["Era"]["enum"]
+    assert list(decode.ERAS) == v7 and set(v6) < set(v7)
+    for era in decode.ERAS[1:]:
+        b = decode_block(block(tx(), era=era))
+        assert b is not None and b.era == era
+    b = decode_block(block(tx(), kind="bft", era="byron"))
+    assert b is not None and (b.era, b.issuer) == ("byron", None)
+
+
+@pytest.mark.parametrize("era", ["foo", "Conway", "conway ", "", "byron", None, 7, ["conway"],
+                                 {"name": "conway"}])
+def test_unknown_era_is_an_error(era: Any) -> None:
+    blk = block(tx())
+    if era is None:
+        del blk["era"]
+    else:
+        blk["era"] = era
+    bad(blk, "era", "not a Praos era" if era == "byron" else "unknown era")
+
+
+@pytest.mark.parametrize("era", ["shelley", "conway", None, "Byron"])
+def test_bft_block_must_be_byron(era: Any) -> None:
+    blk = block(kind="bft", era="byron")
+    if era is None:
+        del blk["era"]
+    else:
+        blk["era"] = era
+    bad(blk, "era", "not byron")
+
+
+def test_ancestor() -> None:
+    b = decode_block(block() | {"ancestor": "genesis"})  # a chain that starts in Shelley
+    assert b is not None and b.ancestor == "genesis"
+    for ancestor in (None, "", "genesis ", "Genesis", "CD" * 32, "cd" * 31, "cd" * 33,
+                     "zz" * 32, 5, ["cd" * 32]):
+        blk = block()
+        if ancestor is None:
+            del blk["ancestor"]
+        else:
+            blk["ancestor"] = ancestor
+        bad(blk, "ancestor", "malformed ancestor")
+    # Byron blocks always have a hash: the first one's ancestor is the genesis hash.
+    bad(block(kind="bft", era="byron") | {"ancestor": "genesis"}, "ancestor")
+
+
+def test_block_and_tip_ids_are_lowercase_hex() -> None:
+    # The ids are compared as strings (ancestor continuity, rollback points).
+    with pytest.raises(DecodeError) as info:
+        decode_block(block() | {"id": BLOCK_ID.upper()})
+    assert info.value.field == "id"
+    with pytest.raises(DecodeError, match="malformed tip"):
+        decode_message(orjson.dumps({"result": {"direction": "forward", "block": block(),
+                                                "tip": TIP | {"id": "AB" * 32}}}))
+
+
+def test_demo_chain_continuity_fields() -> None:
+    from indexer.simulator.scenarios import build_demo_chain, demo_network
+
+    raw = build_demo_chain(demo_network())
+    decoded = [decode_block(b) for b in raw]
+    assert all(b is not None for b in decoded)
+    assert [b.ancestor for b in decoded[1:] if b] == [b.id for b in decoded[:-1] if b]
+    # The simulator sends spends on every transaction (required since Ogmios v6).
+    txs = [t for b in raw for t in b.get("transactions", [])]
+    assert txs and all(t["spends"] in ("inputs", "collaterals") for t in txs)
+
+
+def test_block_size() -> None:
+    b = decode_block({k: v for k, v in block().items() if k != "size"})
+    assert b is not None and b.size_bytes == 0
+    for size in ({"bytes": -1}, {"bytes": "4096"}, {}, 4096, {"bytes": 1.5}):
+        bad(block() | {"size": size}, "size.bytes", "malformed size")
+
+
+def test_issuer_key_must_be_32_bytes() -> None:
+    bad(block() | {"issuer": {"verificationKey": ISSUER_VKEY[:-2] + " 8"}},
+        "issuer.verificationKey")
+    bad(block() | {"issuer": {"verificationKey": "zz" * 32}}, "issuer.verificationKey")
+
+
+# --- transactions: spends, lists, ids -------------------------------------------------------
+
+
+def test_spends_is_required() -> None:
+    missing = tx()
+    del missing["spends"]
+    bad(block(missing), "transactions[0].spends", "no spends")
+    # The case that matters: a phase-2-invalid transaction without spends was applied as valid.
+    invalid = tx(collaterals=[ref(77)], collateralReturn=out(BASE, 9))
+    del invalid["spends"]
+    bad(block(tx(), invalid), "transactions[1].spends", "no spends")
+    bad(block(tx(spends=None)), "transactions[0].spends", "unknown spends")
+    bad(block(tx(spends=["inputs"])), "transactions[0].spends", "unknown spends")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("inputs", {}), ("inputs", ""), ("inputs", 0), ("inputs", None), ("outputs", {}),
+    ("outputs", 0), ("outputs", None), ("certificates", 0), ("certificates", {}),
+    ("certificates", None), ("withdrawals", []), ("withdrawals", 0), ("withdrawals", None),
+    ("proposals", {}), ("proposals", ""), ("proposals", None),
+])
+def test_wrong_typed_lists_are_errors_even_when_empty(field: str, value: Any) -> None:
+    # Falsy wrong types ({} for a list, 0, "", null) used to read as "nothing there".
+    err = bad(block(tx(**{field: value})))
+    assert err.field is not None and err.field.startswith(f"transactions[0].{field}"), str(err)
+
+
+def test_wrong_typed_collaterals() -> None:
+    for value in ({}, 0, None, ""):
+        bad(block(tx(spends="collaterals", collaterals=value)), "transactions[0].collaterals")
+
+
+def test_transactions_must_be_a_list() -> None:
+    for value in (5, "abc", {"0": tx()}, None, True):
+        bad(block() | {"transactions": value}, "transactions", "expected a list")
+
+
+def test_ids_with_whitespace_or_wrong_length() -> None:
+    # bytes.fromhex skips whitespace: a 64-character id with a space would be 31 bytes.
+    spaced = "00" * 30 + "0 01"
+    bad(block(tx(id=spaced)), "transactions[0].id")
+    bad(block(tx(inputs=[{"transaction": {"id": spaced}, "index": 0}])),
+        "transactions[0].inputs[0]")
+    bad(block(tx(inputs=[{"transaction": {"id": "00" * 33}, "index": 0}])),
+        "transactions[0].inputs[0]")
+
+
+def test_input_index_range() -> None:
+    top = 2**63 - 1
+    t = one_tx(tx(inputs=[ref(1, top)]))
+    assert t.inputs == (TxIn((1).to_bytes(32, "big"), top),)
+    bad(block(tx(inputs=[ref(1, 2**63)])), "transactions[0].inputs[0]", "malformed output ref")
+    bad(block(tx(inputs=[ref(1, -1)])), "transactions[0].inputs[0]")
+    bad(block(tx(inputs=[ref(1, True)])), "transactions[0].inputs[0]")
+    bad(block(tx(spends="collaterals", collaterals=[ref(1, 2**63)])),
+        "transactions[0].collaterals[0]")
+    # Through a frame: 2**64 goes to the exact parser, still a range error.
+    raw = frame(block(tx(inputs=[ref(1, 7)]))).replace(b'"index":7', b'"index":' +
+                                                         str(2**64).encode())
+    bad(raw, "transactions[0].inputs[0]")
+
+
+# --- amounts in every output ----------------------------------------------------------------
+
+
+def test_lovelace_of_outputs_without_stake_is_checked() -> None:
+    for address in (ENTERPRISE, BYRON):
+        bad(block(tx(outputs=[out(BASE), out(address, -1)])),
+            "transactions[0].outputs[1].value.ada.lovelace", "outside")
+        bad(block(tx(outputs=[out(address, 2**63)])),
+            "transactions[0].outputs[0].value.ada.lovelace", "outside")
+        bad(block(tx(outputs=[out(address, "1")])),
+            "transactions[0].outputs[0].value.ada.lovelace", "expected an integer")
+        bad(block(tx(outputs=[{"address": address}])), "transactions[0].outputs[0]", "value")
+    # The collateral return, staked or not, of an invalid transaction ...
+    bad(block(tx(spends="collaterals", collaterals=[ref(1)],
+                 collateralReturn=out(ENTERPRISE, -3))),
+        "transactions[0].collateralReturn.value.ada.lovelace", "outside")
+    # ... and of a valid one (not created, checked all the same) ...
+    bad(block(tx(collateralReturn=out(BASE, 2**63))),
+        "transactions[0].collateralReturn.value.ada.lovelace", "outside")
+    # ... and the (not created) outputs of an invalid transaction.
+    bad(block(tx(spends="collaterals", collaterals=[ref(1)],
+                 outputs=[out(ENTERPRISE), out(BYRON, -1)])),
+        "transactions[0].outputs[1].value.ada.lovelace", "outside")
+    assert one_tx(tx(outputs=[out(BYRON, 2**63 - 1), out(BASE, 2**63 - 1)])).outputs == (
+        TxOut(1, KEY, None, 2**63 - 1),)
+
+
+def test_withdrawal_range_is_bigint() -> None:
+    assert one_tx(tx(withdrawals={REWARD: ada(2**63 - 1)})).withdrawals == (
+        Withdrawal(KEY, 2**63 - 1),)
+    bad(block(tx(withdrawals={REWARD: ada(2**63)})),
+        f"transactions[0].withdrawals.{REWARD}.ada.lovelace", "outside")
+
+
+def test_pledge_and_cost_are_any_u64() -> None:
+    (reg,) = certs({"type": "stakePoolRegistration",
+                    "stakePool": POOL_PARAMS | {"pledge": ada(2**63 + 1),
+                                                "cost": ada(2**64 - 1)}})
+    assert isinstance(reg, PoolRegistration)
+    assert (reg.pledge, reg.cost) == (2**63 + 1, 2**64 - 1)
+    for name in ("pledge", "cost"):
+        bad(block(tx(certificates=[{"type": "stakePoolRegistration",
+                                    "stakePool": POOL_PARAMS | {name: ada(2**64)}}])),
+            f"transactions[0].certificates[0].stakePool.{name}.ada.lovelace", "outside")
+
+
+def test_retirement_epoch_range() -> None:
+    def retire(epoch: Any) -> dict[str, Any]:
+        return {"type": "stakePoolRetirement",
+                "stakePool": {"id": POOL_ID, "retirementEpoch": epoch}}
+
+    assert certs(retire(2**31 - 1)) == (PoolRetirement(0, POOL, 2**31 - 1),)
+    field = "transactions[0].certificates[0].stakePool.retirementEpoch"
+    bad(block(tx(certificates=[retire(2**31)])), field, "outside")
+    bad(block(tx(certificates=[retire(-1)])), field, "outside")
+    bad(block(tx(certificates=[retire(None)])), field, "unsigned integer")
+
+
+def test_vrf_key_hash_is_64_hex() -> None:
+    for vrf in ("cab2", "CA" * 32, "zz" * 32, None, 5):
+        bad(block(tx(certificates=[{"type": "stakePoolRegistration",
+                                    "stakePool": POOL_PARAMS | {"vrfVerificationKeyHash": vrf}}])),
+            "transactions[0].certificates[0].stakePool.vrfVerificationKeyHash")
+
+
+def test_unknown_governance_action_is_an_error() -> None:
+    # A misspelt treasuryWithdrawals would otherwise lose a MIR silently.
+    for kind in ("treasuryWithdrawal", "somethingNew", None, 5):
+        bad(block(tx(proposals=[{"action": {"type": "information"}},
+                                {"action": {"type": kind,
+                                            "withdrawals": {KEY[1:].hex(): ada(5)}}}])),
+            "transactions[0].proposals[1].action.type", "unknown governance action")
+
+
+# --- pointer addresses ----------------------------------------------------------------------
+
+
+def _pointer_addr(slot: int, tx_ix: int, cert_ix: int, *, tail: bytes = b"",
+                  network_id: int = 1) -> str:
+    """A pointer address with arbitrary (even > 64-bit) numbers and optional trailing bytes."""
+    body = bytes((0x40 | network_id,)) + PAY + _varuint(slot) + _varuint(tx_ix)
+    body += _varuint(cert_ix) + tail
+    return bech32_encode("addr" if network_id else "addr_test", body)
+
+
+def _pycardano_pointer(addr: str) -> Pointer:
+    theirs = Address.from_primitive(addr).staking_part
+    assert isinstance(theirs, PointerAddress)
+    return Pointer(theirs.slot, theirs.tx_index, theirs.cert_index)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**16 - 1), st.integers(0, 2**16 - 1),
+       st.sampled_from([0, 1]))
+def test_pointer_in_range_matches_pycardano(slot: int, tx_ix: int, cert_ix: int,
+                                            network_id: int) -> None:
+    addr = _pointer_addr(slot, tx_ix, cert_ix, network_id=network_id)
+    assert stake_part(addr) == _pycardano_pointer(addr) == Pointer(slot, tx_ix, cert_ix)
+    assert addr == pointer_address(PAY, Pointer(slot, tx_ix, cert_ix), network_id)
+
+
+@given(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1))
+def test_pointer_u64_is_pycardano_normalised(slot: int, tx_ix: int, cert_ix: int) -> None:
+    # pycardano reads the numbers exactly and never normalises; below 2^64 the ledger reads
+    # the same numbers, then mkPtrNormalized zeroes the whole pointer if one does not fit.
+    addr = _pointer_addr(slot, tx_ix, cert_ix)
+    theirs = _pycardano_pointer(addr)
+    assert theirs == Pointer(slot, tx_ix, cert_ix)
+    fits = slot < 2**32 and tx_ix < 2**16 and cert_ix < 2**16
+    assert stake_part(addr) == (theirs if fits else Pointer(0, 0, 0))
+
+
+@pytest.mark.parametrize(("numbers", "expected"), [
+    ((2**32 - 1, 2**16 - 1, 2**16 - 1), (2**32 - 1, 2**16 - 1, 2**16 - 1)),  # the maxima
+    ((2**32, 9, 4), (0, 0, 0)),  # slot beyond Word32: the whole pointer, not just the slot
+    ((12, 2**16, 4), (0, 0, 0)),
+    ((12, 9, 2**16), (0, 0, 0)),
+    ((2**64 - 1, 1221092, 2), (0, 0, 0)),  # on mainnet
+    # Each number is a Word64: bits beyond 64 are shifted out (decodeVariableLengthWord64).
+    ((2**64 + 5, 9, 4), (5, 9, 4)),
+    ((7 * 2**64 + 2**32 - 1, 2**64, 3 * 2**70 + 1), (2**32 - 1, 0, 1)),
+    ((2**70 + 2**40, 1, 1), (0, 0, 0)),  # wraps to 2^40: still beyond Word32
+])
+def test_pointer_normalisation(numbers: tuple[int, int, int],
+                               expected: tuple[int, int, int]) -> None:
+    addr = _pointer_addr(*numbers)
+    assert stake_part(addr) == Pointer(*expected)
+    t = one_tx(tx(outputs=[out(ENTERPRISE), out(addr, 7)]))
+    assert t.outputs == (TxOut(1, None, Pointer(*expected), 7),)
+
+
+def test_pointer_trailing_bytes_are_ignored_and_truncation_is_an_error() -> None:
+    # Before Babbage the ledger cropped bytes after the pointer (Babbage rejects them).
+    assert stake_part(_pointer_addr(5, 6, 7, tail=b"\x01\x02")) == Pointer(5, 6, 7)
+    body = bytes((0x41,)) + PAY + _varuint(5) + _varuint(6)
+    for cut in (body, body + b"\x81", bytes((0x41,)) + PAY, body[:20]):
+        addr = bech32_encode("addr", cut)
+        with pytest.raises(AddressError):
+            stake_part(addr)
+        bad(block(tx(outputs=[out(addr)])), "transactions[0].outputs[0]", "AddressError")
+
+
+# --- the fuzz findings (regressions) --------------------------------------------------------
+
+
+def _nested(depth: int, leaf: str = "0") -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+def test_deep_nesting_is_a_decode_error() -> None:
+    base = frame(block(tx())).decode()
+    for depth in (1100, 100_000):
+        # orjson path (its limit is 1024) and the stdlib path (a 20-digit number forces it:
+        # it recursed into RecursionError).
+        for leaf in ("0", str(2**64)):
+            raw = base.replace('"signatories":[]', f'"signatories":{_nested(depth, leaf)}')
+            with pytest.raises(DecodeError, match="not valid JSON"):
+                decode_message(raw.encode())
+    with pytest.raises(DecodeError, match="not valid JSON"):
+        decode_message(b"[" * 200_000)
+
+
+def test_error_messages_of_deeply_nested_values() -> None:
+    # _show used repr(), which recursed into RecursionError on such a value.
+    deep: Any = 0
+    for _ in range(100_000):
+        deep = [deep]
+    assert len(decode_fields._show(deep)) < 60
+    assert len(decode_fields._show({"k": "x" * 10**6})) < 60
+    # Through frames: 1000 levels (orjson parses up to 1024) in fields that are shown.
+    marker, nested = '"NESTED"', _nested(1000).encode()
+    for blk, field in ((block(tx()) | {"era": "NESTED"}, "era"),
+                       (block(tx()) | {"ancestor": "NESTED"}, "ancestor"),
+                       (block(tx(spends="NESTED")), "transactions[0].spends"),
+                       (block(tx(id="NESTED")), "transactions[0].id"),
+                       (block(tx(outputs=[out(BASE, "NESTED")])),
+                        "transactions[0].outputs[0].value.ada.lovelace"),
+                       (block(tx(certificates=[{"type": "NESTED"}])),
+                        "transactions[0].certificates[0]")):
+        bad(frame(blk).replace(marker.encode(), nested), field)
+    for msg, match in (({"error": {"code": "NESTED", "message": "NESTED"}}, "Ogmios error"),
+                       ({"error": "NESTED"}, "Ogmios error"),
+                       ({"result": {"direction": "NESTED"}}, "unknown direction"),
+                       ({"result": "NESTED"}, "no result")):
+        with pytest.raises(DecodeError, match=match):
+            decode_message(orjson.dumps(msg).replace(marker.encode(), nested))
+
+
+@pytest.mark.parametrize("char", ["-", "+", "_", " ", "\t", "b", "I", "O", "Q", "é", "1"])
+def test_non_bech32_characters_are_errors(char: str) -> None:
+    # int(…, 32) on untrusted text: "-" gave a negative number (OverflowError in to_bytes),
+    # "_", "+" and whitespace were accepted, and str.translate left "b"/"i"/"o" and upper case
+    # in place as (wrong) base-32 digits.
+    pos = BASE.index("1") + 1
+    for at in (pos, pos + 5, len(BASE) - 1):  # after the separator, inside, in the checksum
+        addr = BASE[:at] + char + BASE[at + 1:]
+        if char == "1" and at != pos:  # another "1" only moves the separator
+            continue
+        with pytest.raises(AddressError):
+            stake_part(addr)
+        bad(block(tx(outputs=[out(addr)])), "transactions[0].outputs[0]", "AddressError")
+    reward = REWARD[:7] + char + REWARD[8:]
+    bad(block(tx(withdrawals={reward: ada(1)})), f"transactions[0].withdrawals.{reward}")
+    pool = POOL_ID[:5] + char + POOL_ID[6:]
+    bad(block(tx(certificates=[{"type": "stakeDelegation", "credential": KEY[1:].hex(),
+                                "stakePool": {"id": pool}}])),
+        "transactions[0].certificates[0].stakePool.id")
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=120)
+       | st.text(alphabet="qpzry9x8gf2tvdw0s3jn54khce6mua7l1-_ +", max_size=120))
+def test_address_parsers_raise_only_address_error(text: str) -> None:
+    for prefix in ("", "addr1", "addr_test1", "stake1", "stake_test1", "pool1"):
+        for parse in (stake_part, cred_from_stake_address, pool_hash_from_bech32):
+            with contextlib.suppress(AddressError):
+                parse(prefix + text)
+
+
+def test_str_frame_with_lone_surrogate() -> None:
+    with pytest.raises(DecodeError, match="not valid text"):
+        decode_message('{"result": "\ud800"}')
+
+
+def test_huge_margin_digits() -> None:
+    # More digits than int() converts: a range error, not a ValueError from int().
+    big = "1" * 5000
+    bad(block(tx(certificates=[{"type": "stakePoolRegistration",
+                                "stakePool": POOL_PARAMS | {"margin": f"{big}/{big}0"}}])),
+        "transactions[0].certificates[0].stakePool.margin", "too many digits")
