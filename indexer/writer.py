@@ -89,6 +89,40 @@ class Cursor:
     block_id: str | None = None
     height: int | None = None
     epoch: int | None = None
+    header_id: str | None = None  # a Byron EBB applied after block_id (None: block_id)
+
+
+def check_continuity(cursor: Cursor, events: list[ChainEvent]) -> tuple[int, DecodeError | None]:
+    """How many of ``events`` follow on from ``cursor`` (and the error at the first that does
+    not): each block names the previous header as its ``ancestor`` (an epoch-boundary block
+    counts as a header), is one higher and at a later slot. After a rollback the height of the
+    point is not known here, so only the ancestor is checked for the next block. Pure."""
+    header, slot, height = cursor.header_id or cursor.block_id, cursor.slot, cursor.height
+    for i, ev in enumerate(events):
+        if isinstance(ev, RollBackward):
+            header = ev.point.id if ev.point is not None else None
+            slot, height = (ev.point.slot if ev.point is not None else None), None
+            continue
+        ebb, block = ev.ebb, ev.block
+        problem, where = None, ""
+        if ebb is not None:
+            if header is not None and ebb.ancestor != header:
+                problem, where = f"ancestor {ebb.ancestor} is not {header}", "ancestor"
+            header = ebb.id
+        elif block is not None:
+            if header is not None and block.ancestor != header:
+                problem, where = (f"ancestor {block.ancestor} is not the previous block "
+                                  f"{header}"), "ancestor"
+            elif height is not None and block.height != height + 1:
+                problem, where = (f"height {block.height} does not follow {height}"), "height"
+            elif slot is not None and block.slot <= slot:
+                problem, where = f"slot {block.slot} is not after {slot}", "slot"
+            header, slot, height = block.id, block.slot, block.height
+        if problem is not None:
+            bid = ebb.id if ebb is not None else block.id if block is not None else None
+            return i, DecodeError(f"the chain does not follow on: {problem}", block_id=bid,
+                                  slot=block.slot if block is not None else None, field=where)
+    return len(events), None
 
 
 class RollbackTooDeep(Exception):
@@ -131,17 +165,24 @@ class Writer:
                 await hook()
 
     async def _apply_frames(self, frames: list[bytes]) -> None:
-        """Decode then apply; on a malformed frame, commit the good frames before it (the
-        database stays exactly at the last good block) and stop with the decode error."""
+        """Decode, check continuity, then apply; on a malformed frame or a block that does not
+        follow, commit the good frames before it (the database stays exactly at the last good
+        block) and stop with the error."""
         events: list[ChainEvent] = []
+        error: DecodeError | None = None
         for frame in frames:
             try:
                 events.append(decode_message(frame, self.net.network_id))
-            except DecodeError:
-                if events:
-                    await self.apply(events)
-                raise
-        await self.apply(events)
+            except DecodeError as exc:
+                error = exc
+                break
+        good, broken = check_continuity(self.cursor, events)
+        if broken is not None:
+            error = broken
+        if good:
+            await self.apply(events[:good])
+        if error is not None:
+            raise error
 
     async def _next_frames(self, queue: asyncio.Queue[bytes], stop: asyncio.Event
                            ) -> list[bytes]:
@@ -180,8 +221,9 @@ class Writer:
                     self.stats.tip = ev.tip or self.stats.tip
                     continue
                 self.stats.tip = ev.tip or self.stats.tip
-                if ev.block is None:
-                    continue  # Byron epoch-boundary block: no slot, no content
+                if ev.block is None:  # Byron epoch-boundary block: no slot, no content
+                    cursor.header_id = ev.ebb.id if ev.ebb is not None else cursor.header_id
+                    continue
                 rows = await self._forward(tx, rows, ev.block, cursor)
             await self._flush(tx, rows)
             await tx.set_checkpoint(cursor.slot, bytes.fromhex(cursor.block_id)
@@ -223,6 +265,7 @@ class Writer:
         rows.add_block(block, epoch)
         cursor.slot, cursor.block_id, cursor.height, cursor.epoch = (
             block.slot, block.id, block.height, epoch)
+        cursor.header_id = None  # = block_id
         self.stats.blocks += 1
         self.stats.txs += len(block.transactions)
         return rows
@@ -246,6 +289,7 @@ class Writer:
         cursor.slot = None if point is None else point.slot
         cursor.block_id = None if point is None else point.id
         cursor.height, cursor.epoch = height, (None if point is None else epoch)
+        cursor.header_id = None
 
     async def _flush(self, tx: StoreTx, rows: BatchRows) -> None:
         if not rows.blocks:

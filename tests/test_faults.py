@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 from structlog.testing import capture_logs
 
@@ -25,7 +26,17 @@ from indexer.simulator.queries import RpcFault
 from indexer.simulator.scenarios import build_demo_chain, demo_network
 from indexer.simulator.server import Simulator
 from indexer.store import DatabaseBusy, LostLock, Store
-from indexer.types import DecodeError, Point
+from indexer.types import (
+    Block,
+    BlockHeight,
+    DecodeError,
+    EpochBoundary,
+    Point,
+    RollBackward,
+    RollForward,
+    Slot,
+)
+from indexer.writer import Cursor, check_continuity
 from tests.harness import Running, config, sync, synced, tip_slot, views, wait_for
 from tests.pg import Databases
 from tests.reward_scenarios import ALPHA, GAMMA, POOLS, StoryLedger, build_story
@@ -319,3 +330,52 @@ async def test_a_failed_capture_is_retried_on_a_timer(dsn: str) -> None:
         assert ledger.failed == 1
     v = pool_rows(await views(dsn))
     assert {v[(p.id, 2)]["rewards_status"] for p in POOLS} == {"provisional"}
+
+
+# --- continuity ----------------------------------------------------------------------------------
+
+
+def _h(n: int) -> str:
+    return f"{n:064x}"
+
+
+def _blk(n: int, ancestor: int, *, height: int | None = None, slot: int | None = None
+         ) -> RollForward:
+    return RollForward(Block("shelley", _h(n), _h(ancestor), BlockHeight(height or n),
+                             Slot(slot if slot is not None else 10 * n), None, ()), None)
+
+
+def test_continuity_of_blocks_ebbs_and_rollbacks() -> None:
+    cursor = Cursor(slot=10, block_id=_h(1), height=1, epoch=0)
+    ebb = RollForward(None, None, EpochBoundary(_h(99), _h(2)))
+    ok = [_blk(2, 1), ebb, _blk(3, 99, height=3), RollBackward(Point(Slot(20), _h(2)), None),
+          _blk(7, 2, height=9, slot=21)]  # after a rollback the height is not known here
+    assert check_continuity(cursor, ok) == (len(ok), None)
+    for bad, field in [([_blk(3, 2)], "ancestor"),  # block 2 never came
+                       ([_blk(2, 1, height=5)], "height"),
+                       ([_blk(2, 1, slot=10)], "slot"),  # not after the previous slot
+                       ([_blk(2, 1), RollForward(None, None, EpochBoundary(_h(9), _h(1)))],
+                        "ancestor")]:
+        good, error = check_continuity(cursor, bad)
+        assert good == len(bad) - 1 and error is not None and error.field == field, bad
+
+
+async def test_a_block_that_does_not_follow_stops_the_daemon(dsn: str) -> None:
+    net = demo_network()
+    chain = build_demo_chain(net)
+    stray = ChainBuilder(net).block(chain[37], chain[39]["slot"] + 5, [], salt="stray")
+    async with Simulator(net) as sim:
+        sim.extend(*chain[:40])
+        async with Running(config(sim.url, dsn, **NEVER_LIVE)) as run:
+            await wait_for(lambda: synced(dsn, sim))
+            sim.inject_raw(orjson.dumps({"jsonrpc": "2.0", "method": "nextBlock", "result": {
+                "direction": "forward", "block": stray,
+                "tip": {"slot": stray["slot"], "id": stray["id"], "height": stray["height"]}}}))
+            sim.extend(chain[40])
+            assert run.task is not None
+            with pytest.raises(BaseExceptionGroup) as info:
+                await asyncio.wait_for(run.task, 20)
+            run.task = asyncio.create_task(asyncio.sleep(0))
+    assert any(isinstance(e, DecodeError) and e.block_id == stray["id"] and e.field == "ancestor"
+               for e in info.value.exceptions), info.value.exceptions
+    assert await tip_slot(dsn) == chain[39]["slot"]

@@ -201,10 +201,12 @@ def _check_model(v: dict[str, list[dict[str, Any]]], chain: RandomChain) -> None
     assert set(pe) == set(model.pool_epoch)
     for key, want in model.pool_epoch.items():
         r = pe[key]
+        # pledge_met is the chain estimate unless ledger figures (a capture) say otherwise
+        chain_estimate = r["rewards_status"] in ("pending", "unavailable", "imported")
         assert (r["accounts_balance_lovelace"], r["owners_balance_lovelace"], r["owners"],
-                r["reward_account"], r["pledge_met"]) == (
+                r["reward_account"], r["pledge_met"] if chain_estimate else None) == (
             want["accounts_balance_lovelace"], want["owners_balance_lovelace"], want["owners"],
-            want["reward_account"], want["pledge_met"]), key
+            want["reward_account"], want["pledge_met"] if chain_estimate else None), key
         assert abs(Fraction(r["margin"]) - want["margin"]) < Fraction(1, 10**15), key
     credits = [(r["stake_address"], r["pool_id"], r["kind"], r["earned_epoch"],
                 r["spendable_epoch"], r["amount_lovelace"])
