@@ -22,6 +22,6 @@ bench: ## measure decode and end-to-end throughput (numbers go in README)
 	$(PY) scripts/bench_e2e.py
 
 simulator: ## serve the demo chain on ws://127.0.0.1:1337
-	$(PY) -m indexer.simulator --port 1337 --scenario demo
+	$(PY) -m indexer.demo.serve --port 1337 --scenario demo
 
 .PHONY: help install test lint demo bench simulator

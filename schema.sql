@@ -1,1 +1,1 @@
-indexer/schema.sql
+indexer/db/schema.sql

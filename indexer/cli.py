@@ -37,7 +37,7 @@ async def _cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def _cmd_db(cfg: Config, args: argparse.Namespace) -> int:
-    from indexer.store import LATEST_VERSION, Store
+    from indexer.db.store import LATEST_VERSION, Store
 
     store = await Store.connect(cfg.database.dsn)
     try:
@@ -53,7 +53,7 @@ async def _cmd_db(cfg: Config, args: argparse.Namespace) -> int:
             applied = await store.migrate()
             print(f"schema at v{LATEST_VERSION}" + (f" (applied {applied})" if applied else ""))
         elif args.action == "grant":
-            from indexer.reports import grant_readonly
+            from indexer.ops.status import grant_readonly
 
             await grant_readonly(store, args.role, args.password)
             print(f"role {args.role} may read the public views")
@@ -70,14 +70,14 @@ async def _cmd_db(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def _cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    from indexer.reports import status
+    from indexer.ops.status import status
 
     print(await status(cfg))
     return EXIT_OK
 
 
 async def _cmd_rewards(cfg: Config, args: argparse.Namespace) -> int:
-    from indexer.reports import import_rewards_file
+    from indexer.ops.status import import_rewards_file
 
     count = await import_rewards_file(cfg, args.file)
     print(f"imported {count} pool-epochs")
@@ -85,7 +85,7 @@ async def _cmd_rewards(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def _cmd_export(cfg: Config, args: argparse.Namespace) -> int:
-    from indexer.reports import export
+    from indexer.ops.status import export
 
     text = await export(cfg, args.pool, args.format, args.from_epoch, args.to_epoch)
     if args.output:
@@ -97,7 +97,7 @@ async def _cmd_export(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def _cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
-    from indexer.demo import run_demo
+    from indexer.demo.run import run_demo
 
     return await run_demo(args)
 
@@ -170,8 +170,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 def exit_code(exc: BaseException) -> int:
     """SPEC §9: 3 when retrying cannot help, 2 for usage and configuration, else 1."""
     from indexer.daemon import WrongNetwork
-    from indexer.ogmios import IntersectionNotFound
-    from indexer.store import DatabaseBusy
+    from indexer.db.store import DatabaseBusy
+    from indexer.sync.ogmios import IntersectionNotFound
 
     leaves = _leaves(exc)
     if any(isinstance(e, DatabaseBusy | WrongNetwork | IntersectionNotFound) for e in leaves):

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from indexer.address import AddressError, pool_hash_from_bech32
-from indexer.types import Point, Slot
+from indexer.chain.address import AddressError, pool_hash_from_bech32
+from indexer.chain.types import Point, Slot
 
 
 class ConfigError(ValueError):

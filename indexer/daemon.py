@@ -11,15 +11,15 @@ from typing import Any
 
 import structlog
 
-from indexer.address import network_id_of, pool_hash_from_bech32
-from indexer.capture import RewardCapture
+from indexer.chain.address import network_id_of, pool_hash_from_bech32
+from indexer.chain.epochs import EpochCalendar, parse_era_summaries
+from indexer.chain.types import Point
 from indexer.config import Config
-from indexer.epochs import EpochCalendar, parse_era_summaries
-from indexer.metrics import MetricsServer
-from indexer.ogmios import ChainFollower, LedgerClient, QueryError, check_server
-from indexer.store import Store
-from indexer.types import Point
-from indexer.writer import Epochs, NetworkInfo, Writer
+from indexer.db.store import Store
+from indexer.ops.metrics import MetricsServer
+from indexer.sync.capture import RewardCapture
+from indexer.sync.ogmios import ChainFollower, LedgerClient, QueryError, check_server
+from indexer.sync.writer import Epochs, NetworkInfo, Writer
 
 log = structlog.get_logger("indexer.daemon")
 

@@ -16,10 +16,10 @@ import random
 import statistics
 import time
 
-from indexer import boundary
-from indexer.address import pool_bech32, stake_address
-from indexer.store import Store, drop_database, recreate_database
-from indexer.writer import NetworkInfo
+from indexer.chain.address import pool_bech32, stake_address
+from indexer.db.store import Store, drop_database, recreate_database
+from indexer.sync import boundary
+from indexer.sync.writer import NetworkInfo
 
 
 def _h(label: str, size: int) -> bytes:

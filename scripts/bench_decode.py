@@ -1,4 +1,4 @@
-"""Decode throughput of ``indexer.decode`` on synthetic mainnet-like blocks and on the Ogmios
+"""Decode throughput of ``indexer.chain.decode`` on synthetic mainnet-like blocks and on the Ogmios
 test vectors.
 
     python scripts/bench_decode.py [--seconds 3] [--blocks 40] [--txs 80]
@@ -30,10 +30,10 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from indexer import decode as decode_mod  # noqa: E402
-from indexer.address import base_address, bech32_encode  # noqa: E402
-from indexer.decode import decode_block, decode_message  # noqa: E402
-from indexer.types import Cred, RollForward  # noqa: E402
+from indexer.chain.address import base_address, bech32_encode  # noqa: E402
+from indexer.chain.decode import _block as decode_mod  # noqa: E402
+from indexer.chain.decode import decode_block, decode_message  # noqa: E402
+from indexer.chain.types import Cred, RollForward  # noqa: E402
 
 VECTORS = ROOT / "tests" / "data" / "ogmios" / "vectors" / "NextBlockResponse"
 VECTORS_FALLBACK = Path("/work/shared/ogmios/vectors/NextBlockResponse")

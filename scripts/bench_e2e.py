@@ -19,13 +19,13 @@ from typing import Any
 import orjson
 
 from indexer import daemon
+from indexer.chain.decode import decode_message
+from indexer.chain.epochs import EpochCalendar, parse_era_summaries
 from indexer.config import Config, DatabaseConfig, IndexerConfig, LogConfig, OgmiosConfig
-from indexer.decode import decode_message
-from indexer.epochs import EpochCalendar, parse_era_summaries
+from indexer.db.store import Store, drop_database, recreate_database
 from indexer.simulator.chain import ChainBuilder, Pool, Wallet
 from indexer.simulator.network import Network
-from indexer.store import Store, drop_database, recreate_database
-from indexer.writer import Epochs, NetworkInfo, Writer
+from indexer.sync.writer import Epochs, NetworkInfo, Writer
 
 Json = dict[str, Any]
 

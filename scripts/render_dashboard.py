@@ -35,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from indexer.store import DatabaseError, Record, Store, fetch_with_columns
+from indexer.db.store import DatabaseError, Record, Store, fetch_with_columns
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "shared-pool.json"

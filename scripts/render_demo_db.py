@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from indexer.store import DatabaseError, Store, recreate_database
+from indexer.db.store import DatabaseError, Store, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 

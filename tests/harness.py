@@ -9,11 +9,11 @@ from fractions import Fraction
 from typing import Any
 
 from indexer import daemon
+from indexer.chain.decode import decode_block
+from indexer.chain.types import Block
 from indexer.config import Config, DatabaseConfig, IndexerConfig, LogConfig, OgmiosConfig
-from indexer.decode import decode_block
+from indexer.db.store import Store
 from indexer.simulator.server import Simulator
-from indexer.store import Store
-from indexer.types import Block
 from tests.model import Model
 
 

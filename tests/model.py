@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from indexer.address import pool_bech32, stake_address
-from indexer.types import (
+from indexer.chain.address import pool_bech32, stake_address
+from indexer.chain.types import (
     Block,
     PoolRegistration,
     PoolRetirement,

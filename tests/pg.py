@@ -113,7 +113,7 @@ class Databases:
             await conn.close()
 
     async def build_template(self) -> None:
-        from indexer.store import Store
+        from indexer.db.store import Store
 
         await self._exec(f"DROP DATABASE IF EXISTS {self.template}")
         await self._exec(f"CREATE DATABASE {self.template}")

@@ -20,7 +20,7 @@ The story (epochs of 100 one-second slots, 8 blocks each, Shelley from slot 0, k
 serving such a chain: blocks made are counted on the simulator's chain, stakes come from an
 independent replay (``tests.model.Model``) of the chain up to the snapshot, and the leader
 reward follows the ledger's formula (``leader_reward`` of the demo's simulated ledger,
-``indexer.simulator.ledger``).
+``indexer.demo.ledger``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from indexer.decode import decode_block
+from indexer.chain.decode import decode_block
+from indexer.demo.ledger import leader_reward
+from indexer.demo.scenarios import Purse
 from indexer.simulator.chain import (
     ChainBuilder,
     Pool,
@@ -43,9 +45,7 @@ from indexer.simulator.chain import (
     pool_retire_cert,
     reg_cert,
 )
-from indexer.simulator.ledger import leader_reward
 from indexer.simulator.network import Network
-from indexer.simulator.scenarios import Purse
 from indexer.simulator.server import Simulator
 from tests.model import Model
 

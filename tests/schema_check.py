@@ -43,7 +43,7 @@ from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from indexer.address import cred_from_stake_address
+from indexer.chain.address import cred_from_stake_address
 
 SCHEMA_DIR = Path(__file__).parent / "data" / "ogmios" / "schema"
 VERSIONS = ("v6.14", "v7.0")

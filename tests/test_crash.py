@@ -9,8 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+from indexer.db.store import Store
 from indexer.simulator.server import Simulator
-from indexer.store import Store
 from tests.bigchain import big_chain, big_network
 from tests.harness import config, sync, synced, tip_slot, views, wait_for
 from tests.pg import Databases

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from indexer import daemon
-from indexer.ogmios import ServerTooOld
+from indexer.chain.types import DecodeError
+from indexer.demo.scenarios import build_demo_chain, demo_network
 from indexer.simulator.chain import ChainBuilder, Pool, Wallet, pool_reg_cert, reg_cert
-from indexer.simulator.scenarios import build_demo_chain, demo_network
 from indexer.simulator.server import Simulator
-from indexer.types import DecodeError
+from indexer.sync.ogmios import ServerTooOld
 from tests.harness import Running, config, sync, synced, tip_slot, views, wait_for
 from tests.pg import Databases
 
@@ -164,7 +164,7 @@ async def test_huge_margin_fraction_is_stored_exactly(dsn: str) -> None:
     async with Simulator(net) as sim:
         sim.extend(*chain[:40], block)
         await sync(config(sim.url, dsn), sim)
-    from indexer.store import Store
+    from indexer.db.store import Store
     store = await Store.connect(dsn)
     try:
         rows = await store.fetch("SELECT margin_num, margin_den FROM pool_certificate "
@@ -176,7 +176,7 @@ async def test_huge_margin_fraction_is_stored_exactly(dsn: str) -> None:
 
 async def test_start_point_skips_the_chain_before_it(dsn: str) -> None:
     """`[indexer] start = { slot, id }` (mainnet: the last Byron block) begins after it."""
-    from indexer.types import Point
+    from indexer.chain.types import Point
 
     net = demo_network()
     chain = build_demo_chain(net)
@@ -185,7 +185,7 @@ async def test_start_point_skips_the_chain_before_it(dsn: str) -> None:
         sim.extend(*chain)
         await sync(config(sim.url, dsn, start=Point(start["slot"], start["id"]), **NEVER_LIVE),
                    sim)
-    from indexer.store import Store
+    from indexer.db.store import Store
     store = await Store.connect(dsn)
     try:
         first = await store.fetch("SELECT min(slot) AS s, count(*) AS n FROM block")
@@ -205,17 +205,17 @@ async def test_database_of_another_chain_stops_with_no_intersection(dsn: str) ->
         sim.extend(*other)
         with pytest.raises(BaseExceptionGroup) as info:
             await asyncio.wait_for(daemon.run(config(sim.url, dsn, **NEVER_LIVE)), 20)
-    from indexer.ogmios import IntersectionNotFound
+    from indexer.sync.ogmios import IntersectionNotFound
     assert any(isinstance(e, IntersectionNotFound) for e in info.value.exceptions)
 
 
 async def test_rollback_below_the_pruned_window_is_refused(dsn: str) -> None:
     """A rollback deeper than k (which a node never makes) stops the daemon loudly rather than
     leaving balances that miss outputs already pruned."""
-    from indexer.decode import decode_message
-    from indexer.epochs import EpochCalendar, parse_era_summaries
-    from indexer.store import Store
-    from indexer.writer import Epochs, NetworkInfo, RollbackTooDeep, Writer
+    from indexer.chain.decode import decode_message
+    from indexer.chain.epochs import EpochCalendar, parse_era_summaries
+    from indexer.db.store import Store
+    from indexer.sync.writer import Epochs, NetworkInfo, RollbackTooDeep, Writer
     from tests.randomchain import back_frame, frame
 
     net = demo_network()

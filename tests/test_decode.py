@@ -1,4 +1,4 @@
-"""indexer.decode: the Ogmios test vectors, and hand-made blocks for every rule the decoder
+"""indexer.chain.decode: the Ogmios test vectors, and hand-made blocks for every rule the decoder
 applies (certificates, MIR/treasury proposals, phase-2-invalid transactions, v7 omissions,
 address kinds, pointer normalisation, continuity fields, value ranges, malformed input and the
 regressions of the fuzz findings; the fuzz itself is in test_decode_fuzz.py)."""
@@ -19,8 +19,7 @@ from pycardano import Address
 from pycardano.address import PointerAddress
 from pycardano.hash import ScriptHash, VerificationKeyHash
 
-from indexer import decode, decode_certs, decode_fields
-from indexer.address import (
+from indexer.chain.address import (
     AddressError,
     _varuint,
     base_address,
@@ -34,8 +33,11 @@ from indexer.address import (
     stake_address,
     stake_part,
 )
-from indexer.decode import decode_block, decode_message
-from indexer.types import (
+from indexer.chain.decode import _block as decode
+from indexer.chain.decode import _certs as decode_certs
+from indexer.chain.decode import _fields as decode_fields
+from indexer.chain.decode import decode_block, decode_message
+from indexer.chain.types import (
     Block,
     Cred,
     DecodeError,
@@ -861,7 +863,7 @@ def test_block_and_tip_ids_are_lowercase_hex() -> None:
 
 
 def test_demo_chain_continuity_fields() -> None:
-    from indexer.simulator.scenarios import build_demo_chain, demo_network
+    from indexer.demo.scenarios import build_demo_chain, demo_network
 
     raw = build_demo_chain(demo_network())
     decoded = [decode_block(b) for b in raw]

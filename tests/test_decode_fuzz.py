@@ -1,4 +1,4 @@
-"""A bounded fuzz of ``indexer.decode.decode_message`` over real frames.
+"""A bounded fuzz of ``indexer.chain.decode.decode_message`` over real frames.
 
 Whatever the input, ``decode_message`` must return a ``RollForward``/``RollBackward`` or raise
 ``DecodeError``: no other exception (a ``KeyError`` or ``RecursionError`` would stop the daemon
@@ -43,8 +43,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from indexer.decode import ERAS, decode_message
-from indexer.types import (
+from indexer.chain.decode import ERAS, decode_message
+from indexer.chain.types import (
     Block,
     DecodeError,
     PoolRegistration,
@@ -60,7 +60,7 @@ U64, I64 = 1 << 64, 1 << 63
 
 
 def _demo_frames() -> list[bytes]:
-    from indexer.simulator.scenarios import build_demo_chain, demo_network
+    from indexer.demo.scenarios import build_demo_chain, demo_network
 
     chain = build_demo_chain(demo_network())
     picked = [b for b in chain if b.get("transactions")]

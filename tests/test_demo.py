@@ -15,12 +15,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from indexer import demo, embedded_pg
-from indexer.demo import run_demo
-from indexer.demo_report import short_address
-from indexer.embedded_pg import Binaries, EmbeddedPostgres, EmbeddedPostgresError
-from indexer.simulator.ledger import REWARD_PER_BLOCK, DemoLedger, leader_reward
-from indexer.simulator.scenarios import DEMO_POOL, DEMO_WALLETS, build_demo_chain, demo_network
+from indexer.demo import postgres as embedded_pg
+from indexer.demo import run as demo
+from indexer.demo.ledger import REWARD_PER_BLOCK, DemoLedger, leader_reward
+from indexer.demo.postgres import Binaries, EmbeddedPostgres, EmbeddedPostgresError
+from indexer.demo.report import short_address
+from indexer.demo.run import run_demo
+from indexer.demo.scenarios import DEMO_POOL, DEMO_WALLETS, build_demo_chain, demo_network
 from indexer.simulator.server import Simulator
 from tests.pg import Databases, with_database
 from tests.schema_check import validate_ref

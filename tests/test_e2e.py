@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from fractions import Fraction
 
-from indexer.simulator.scenarios import build_demo_chain, demo_network
+from indexer.demo.scenarios import build_demo_chain, demo_network
 from indexer.simulator.server import Simulator
 from tests.harness import config, model_of, owner_rows, sync, views
 
@@ -89,7 +89,7 @@ async def test_status_and_export_commands(dsn: str, tmp_path: object) -> None:
         assert lines[0].startswith("Date,Epoch,Rewards,MIR")
         assert len(lines) == 1 + len(v["pool_owner_epoch"])
         from indexer.config import load_config
-        from indexer.reports import status
+        from indexer.ops.status import status
         text = await status(load_config(cfg))
     assert f"tip slot:                {v['chain_tip'][0]['slot']}" in text
     assert "0 slots, 0 blocks behind the node" in text

@@ -1,4 +1,4 @@
-"""indexer.epochs: slot/epoch/time arithmetic from era summaries."""
+"""indexer.chain.epochs: slot/epoch/time arithmetic from era summaries."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from indexer.epochs import EpochCalendar, EraSummary, EraSummaryError, parse_era_summaries
+from indexer.chain.epochs import EpochCalendar, EraSummary, EraSummaryError, parse_era_summaries
 
 VECTORS = sorted(
     (Path(__file__).parent / "data/ogmios/vectors/QueryLedgerStateEraSummaries").glob("*.json"))

@@ -1,4 +1,4 @@
-"""Tests for ``indexer.export``: our CSV and JSON, and Adastry's Multi-Owner SPO CSV."""
+"""Tests for ``indexer.accounting.export``: our CSV and JSON, and Adastry's Multi-Owner SPO CSV."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from indexer.export import (
+from indexer.accounting.export import (
     ADASTRY_COLUMNS,
     COLUMNS,
     ExportError,

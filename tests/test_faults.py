@@ -17,16 +17,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from indexer import daemon
-from indexer.capture import RewardCapture, WrongLedgerState
-from indexer.cli import EXIT_FATAL, EXIT_REFUSED, EXIT_USAGE, exit_code
-from indexer.config import ConfigError
-from indexer.ogmios import IntersectionNotFound, LedgerClient, QueryError, ServerTooNew
-from indexer.simulator.chain import ChainBuilder, Pool, Wallet, pool_reg_cert, reg_cert
-from indexer.simulator.queries import RpcFault
-from indexer.simulator.scenarios import build_demo_chain, demo_network
-from indexer.simulator.server import Simulator
-from indexer.store import DatabaseBusy, LostLock, Store
-from indexer.types import (
+from indexer.chain.types import (
     Block,
     BlockHeight,
     DecodeError,
@@ -36,7 +27,16 @@ from indexer.types import (
     RollForward,
     Slot,
 )
-from indexer.writer import Cursor, check_continuity
+from indexer.cli import EXIT_FATAL, EXIT_REFUSED, EXIT_USAGE, exit_code
+from indexer.config import ConfigError
+from indexer.db.store import DatabaseBusy, LostLock, Store
+from indexer.demo.scenarios import build_demo_chain, demo_network
+from indexer.simulator.chain import ChainBuilder, Pool, Wallet, pool_reg_cert, reg_cert
+from indexer.simulator.queries import RpcFault
+from indexer.simulator.server import Simulator
+from indexer.sync.capture import RewardCapture, WrongLedgerState
+from indexer.sync.ogmios import IntersectionNotFound, LedgerClient, QueryError, ServerTooNew
+from indexer.sync.writer import Cursor, check_continuity
 from tests.harness import Running, config, sync, synced, tip_slot, views, wait_for
 from tests.pg import Databases
 from tests.reward_scenarios import ALPHA, GAMMA, POOLS, StoryLedger, build_story

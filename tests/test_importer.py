@@ -1,11 +1,11 @@
-"""Tests for ``indexer.importer``: the ``indexer rewards import FILE`` CSV format."""
+"""Tests for ``indexer.accounting.importer``: the ``indexer rewards import FILE`` CSV format."""
 
 from __future__ import annotations
 
 import pytest
 
-from indexer.address import pool_bech32
-from indexer.importer import ImportedReward, RewardImportError, parse_rewards_csv
+from indexer.accounting.importer import ImportedReward, RewardImportError, parse_rewards_csv
+from indexer.chain.address import pool_bech32
 
 POOL_A = pool_bech32(bytes(range(28)))
 POOL_B = pool_bech32(bytes([255] * 28))

@@ -18,11 +18,11 @@ from typing import Any
 import cbor2
 import pytest
 
-from indexer.address import pool_hash_of_vkey
-from indexer.decode import decode_block, decode_message
-from indexer.epochs import EpochCalendar, parse_era_summaries
-from indexer.store import Store
-from indexer.writer import Epochs, NetworkInfo, Writer
+from indexer.chain.address import pool_hash_of_vkey
+from indexer.chain.decode import decode_block, decode_message
+from indexer.chain.epochs import EpochCalendar, parse_era_summaries
+from indexer.db.store import Store
+from indexer.sync.writer import Epochs, NetworkInfo, Writer
 from tests.randomchain import frame
 
 DATA = Path(__file__).parent / "data" / "realdata" / "pallas-blocks"

@@ -1,4 +1,5 @@
-"""Tests for ``indexer.rewards``: properties (Hypothesis), hand cases, and real mainnet data.
+"""Tests for ``indexer.accounting.rewards``: properties (Hypothesis), hand cases, real mainnet
+data.
 
 The real-data part recomputes each pool's reward with the ledger formulas (written out below as
 a reference; the product takes R and L from the ledger and never computes them) and checks that
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from indexer.rewards import PoolSplit, apportion, operator_split, split_pool_epoch
+from indexer.accounting.rewards import PoolSplit, apportion, operator_split, split_pool_epoch
 
 MAX_SUPPLY = 45_000_000_000_000_000
 CRED = st.binary(min_size=29, max_size=29).map(bytes.hex)

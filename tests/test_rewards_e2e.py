@@ -14,14 +14,14 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from indexer.address import cred_from_stake_address
+from indexer.accounting.importer import parse_rewards_csv
+from indexer.accounting.rewards import operator_split, split_pool_epoch
+from indexer.chain.address import cred_from_stake_address
 from indexer.config import Config
-from indexer.importer import parse_rewards_csv
-from indexer.reports import import_rewards
-from indexer.rewards import operator_split, split_pool_epoch
+from indexer.db.store import Store
+from indexer.ops.status import import_rewards
 from indexer.simulator.queries import RpcFault
 from indexer.simulator.server import Simulator
-from indexer.store import Store
 from tests.harness import Running, config, synced, views, wait_for
 from tests.reward_scenarios import (
     ALPHA,

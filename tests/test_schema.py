@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from indexer.store import LATEST_VERSION, Store, migrations
+from indexer.db.store import LATEST_VERSION, Store, migrations
 
 
 async def test_migrations_build_the_same_catalog_as_schema_sql(empty_dsn: str,

@@ -20,7 +20,8 @@ from jsonschema import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from indexer.address import AddressError, cred_from_stake_address, stake_part
+from indexer.chain.address import AddressError, cred_from_stake_address, stake_part
+from indexer.demo.scenarios import build_demo_chain, demo_network
 from indexer.simulator.chain import (
     ChainBuilder,
     EraSpec,
@@ -40,7 +41,6 @@ from indexer.simulator.chain import (
     utxo,
     vote_deleg_cert,
 )
-from indexer.simulator.scenarios import build_demo_chain, demo_network
 from indexer.simulator.server import Simulator
 from tests.schema_check import (
     VERSIONS,

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from indexer.address import (
+from indexer.chain.address import (
     base_address,
     bech32_encode,
     enterprise_address,
@@ -32,8 +32,8 @@ from indexer.address import (
     pool_hash_of_vkey,
     stake_address,
 )
+from indexer.chain.types import Cred, Pointer, PoolHash
 from indexer.simulator.network import PROTOCOL_MAJOR, EraSpec, Network
-from indexer.types import Cred, Pointer, PoolHash
 
 __all__ = [
     "ChainBuilder",

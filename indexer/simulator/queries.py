@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from indexer.address import AddressError, bech32_decode, cred_from_stake_address
+from indexer.chain.address import AddressError, bech32_decode, cred_from_stake_address
 
 Json = dict[str, Any]
 RewardsProvenanceFn = Callable[[int, Json], Json]

@@ -1,0 +1,38 @@
+-- Operator commands: the daemon lock, status, exports, roles.
+-- Named queries (`-- name: NAME`), loaded by indexer/db/store.py.
+
+-- Who holds the daemon lock ($1: the advisory lock key), for the refusal message.
+-- name: lock_holder
+SELECT a.pid, a.application_name, a.client_addr::text AS client_addr, a.backend_start
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
+      SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1
+LIMIT 1;
+
+-- A pool's owner rows with what the exports add: MIR and withdrawals of the spendable epoch,
+-- and what landed in the account ("real rewards": the leader reward for the reward account).
+-- name: export_owner_rows
+SELECT o.*,
+       (SELECT COALESCE(sum(c.amount), 0) FROM reward_credit c
+         WHERE c.stake_address = o.stake_address AND c.kind = 'mir'
+           AND c.spendable_epoch = o.spendable_epoch)::bigint AS mir_lovelace,
+       (SELECT COALESCE(sum(w.amount_lovelace), 0) FROM withdrawal w
+         WHERE w.stake_address = o.stake_address
+           AND w.epoch_no = o.spendable_epoch)::bigint AS withdrawn_lovelace,
+       CASE WHEN o.is_reward_account AND o.rewards_status = 'credited'
+            THEN p.leader_reward_lovelace ELSE 0 END AS real_rewards_lovelace,
+       NULL::bigint AS reward_balance_lovelace
+FROM pool_owner_epoch o JOIN pool_epoch p ON p.pool_id = o.pool_id AND p.epoch_no = o.epoch_no
+WHERE o.pool_id = $1 AND ($2::integer IS NULL OR o.epoch_no >= $2)
+  AND ($3::integer IS NULL OR o.epoch_no <= $3)
+ORDER BY o.epoch_no, o.stake_address;
+
+-- name: status
+SELECT t.slot, t.block_height, t.block_hash, t.epoch_no, t.updated_at,
+       (SELECT max(epoch_no) FROM pool_epoch_row) AS last_materialized_epoch,
+       (SELECT count(*) FROM block) AS blocks
+FROM chain_tip t;
+
+-- name: role_exists
+SELECT 1 FROM pg_roles WHERE rolname = $1;

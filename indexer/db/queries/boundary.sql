@@ -1,0 +1,177 @@
+-- What crossing an epoch boundary B(x) writes (indexer/sync/boundary.py).
+-- Named queries (`-- name: NAME`), loaded by indexer/db/store.py.
+
+-- MIR credits at B($1) for the transfers of epoch $1 - 1. Before Alonzo a later transfer to the
+-- same credential overrides the earlier one; from Alonzo on they add up (ledger.md §6). Only
+-- credentials registered at the boundary are credited; a non-positive total credits nothing.
+-- name: credit_mir
+WITH t AS (
+    SELECT m.*, row_number() OVER (PARTITION BY cred ORDER BY slot DESC, tx_index DESC, seq DESC)
+           AS rn
+    FROM mir_transfer m WHERE m.epoch_no = $1 - 1
+), per_cred AS (
+    SELECT cred, min(stake_address) AS stake_address,
+           CASE WHEN bool_and(era IN ('shelley', 'allegra', 'mary'))
+                THEN sum(amount) FILTER (WHERE rn = 1) ELSE sum(amount) END AS amount
+    FROM t GROUP BY cred
+), reg AS (
+    SELECT DISTINCT ON (e.cred) e.cred, e.kind FROM stake_event e
+    WHERE e.cred IN (SELECT cred FROM per_cred) AND e.kind IN (0, 1)
+    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
+)
+INSERT INTO reward_credit (boundary_epoch, cred, stake_address, pool_id, kind, earned_epoch,
+                           spendable_epoch, amount, source)
+SELECT $1, p.cred, p.stake_address, NULL, 'mir', $1 - 1, $1, p.amount, 'chain'
+FROM per_cred p JOIN reg r ON r.cred = p.cred AND r.kind = 0
+WHERE p.amount > 0;
+
+-- Pools whose retirement takes effect at B($1): the latest retirement certificate says $1 and
+-- no registration came after it (a re-registration cancels a pending retirement).
+-- name: reap_pools
+WITH last_reg AS (
+    SELECT DISTINCT ON (pool_hash) pool_hash, slot, tx_index, cert_index, reward_cred,
+           reward_account, pool_id
+    FROM pool_cert WHERE kind = 'registration'
+    ORDER BY pool_hash, slot DESC, tx_index DESC, cert_index DESC
+), last_ret AS (
+    SELECT DISTINCT ON (pool_hash) pool_hash, slot, tx_index, cert_index, retirement_epoch
+    FROM pool_cert WHERE kind = 'retirement'
+    ORDER BY pool_hash, slot DESC, tx_index DESC, cert_index DESC
+)
+INSERT INTO pool_reap (boundary_epoch, pool_hash)
+SELECT $1, t.pool_hash
+FROM last_ret t JOIN last_reg g ON g.pool_hash = t.pool_hash
+WHERE t.retirement_epoch = $1
+  AND (t.slot, t.tx_index, t.cert_index) > (g.slot, g.tx_index, g.cert_index)
+RETURNING pool_hash;
+
+-- Deposit refunds for the pools reaped at B($1), to the reward account of their latest
+-- registration, if that account is registered ($2 = deposit in lovelace).
+-- name: credit_pool_refunds
+WITH last_reg AS (
+    SELECT DISTINCT ON (c.pool_hash) c.pool_hash, c.pool_id, c.reward_cred, c.reward_account
+    FROM pool_cert c JOIN pool_reap r ON r.pool_hash = c.pool_hash AND r.boundary_epoch = $1
+    WHERE c.kind = 'registration'
+    ORDER BY c.pool_hash, c.slot DESC, c.tx_index DESC, c.cert_index DESC
+), reg AS (
+    SELECT DISTINCT ON (e.cred) e.cred, e.kind FROM stake_event e
+    WHERE e.cred IN (SELECT reward_cred FROM last_reg) AND e.kind IN (0, 1)
+    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
+)
+INSERT INTO reward_credit (boundary_epoch, cred, stake_address, pool_id, kind, earned_epoch,
+                           spendable_epoch, amount, source)
+SELECT $1, l.reward_cred, l.reward_account, l.pool_id, 'pool_deposit_refund', $1, $1,
+       $2::bigint, 'chain'
+FROM last_reg l JOIN reg r ON r.cred = l.reward_cred AND r.kind = 0
+WHERE $2::bigint > 0;
+
+-- SNAP for epoch $1 at boundary B($1 - 1): the parameters P_e of every pool ($3: only these
+-- pool hashes, or null for all), its accounts Owners(e) ∪ {RA(e)}, their UTxO balances as the
+-- chain stands now (after the last block of e-2), delegation, shares (SPEC §3-§4).
+-- $2 = boundary epoch tag, $4 = count pointer addresses (pre-Conway).
+-- name: materialize_epoch
+WITH params AS (
+    SELECT DISTINCT ON (c.pool_hash) c.*
+    FROM pool_cert c
+    WHERE c.kind = 'registration' AND c.active_epoch_no <= $1
+      AND ($3::bytea[] IS NULL OR c.pool_hash = ANY($3::bytea[]))
+    ORDER BY c.pool_hash, c.slot DESC, c.tx_index DESC, c.cert_index DESC
+), alive AS (
+    -- a pool reaped at B(R) after this registration has parameters only up to epoch R+1
+    SELECT p.* FROM params p
+    WHERE NOT EXISTS (SELECT 1 FROM pool_reap r
+                      WHERE r.pool_hash = p.pool_hash AND r.boundary_epoch > p.epoch_no
+                        AND r.boundary_epoch + 1 < $1)
+), accounts AS (
+    SELECT a.pool_id, a.pool_hash, o.cred, o.addr,
+           bool_or(o.is_owner) AS is_owner, bool_or(NOT o.is_owner) AS is_ra
+    FROM alive a
+    CROSS JOIN LATERAL (
+        SELECT u.cred, u.addr, true AS is_owner
+        FROM unnest(a.owner_creds, a.owners) AS u (cred, addr)
+        UNION ALL
+        SELECT a.reward_cred, a.reward_account, false
+    ) o
+    GROUP BY a.pool_id, a.pool_hash, o.cred, o.addr
+), creds AS (
+    SELECT DISTINCT cred FROM accounts
+), base AS (
+    SELECT u.cred, sum(u.lovelace) AS lovelace
+    FROM utxo u
+    WHERE u.cred IN (SELECT cred FROM creds)
+      AND NOT EXISTS (SELECT 1 FROM utxo_spent s WHERE s.tx_id = u.tx_id AND s.idx = u.idx)
+    GROUP BY u.cred
+), ptr AS (
+    -- pointer outputs count for the credential whose (still live) registration they point to
+    SELECT e.cred, sum(u.lovelace) AS lovelace
+    FROM utxo u
+    JOIN stake_event e ON e.kind = 0 AND e.slot = u.ptr_slot AND e.tx_index = u.ptr_tx
+                      AND e.cert_index = u.ptr_cert
+    WHERE $4 AND u.ptr_slot IS NOT NULL AND e.cred IN (SELECT cred FROM creds)
+      AND NOT EXISTS (SELECT 1 FROM utxo_spent s WHERE s.tx_id = u.tx_id AND s.idx = u.idx)
+      AND NOT EXISTS (SELECT 1 FROM stake_event d
+                      WHERE d.cred = e.cred AND d.kind = 1
+                        AND (d.slot, d.tx_index, d.cert_index)
+                            > (e.slot, e.tx_index, e.cert_index))
+    GROUP BY e.cred
+), latest AS (
+    SELECT DISTINCT ON (e.cred) e.cred, e.kind, e.pool_hash, e.epoch_no
+    FROM stake_event e WHERE e.cred IN (SELECT cred FROM creds)
+    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
+), deleg AS (
+    -- a delegation survives until its pool is reaped (POOLREAP clears delegations)
+    SELECT l.cred, l.pool_hash FROM latest l
+    WHERE l.kind = 2
+      AND NOT EXISTS (SELECT 1 FROM pool_reap r
+                      WHERE r.pool_hash = l.pool_hash AND r.boundary_epoch > l.epoch_no)
+), rows AS (
+    SELECT a.pool_id, a.pool_hash, a.cred, a.addr, a.is_owner, a.is_ra,
+           COALESCE(d.pool_hash = a.pool_hash, false) AS delegated,
+           (COALESCE(b.lovelace, 0) + COALESCE(p.lovelace, 0))::bigint AS balance
+    FROM accounts a
+    LEFT JOIN base b ON b.cred = a.cred
+    LEFT JOIN ptr p ON p.cred = a.cred
+    LEFT JOIN deleg d ON d.cred = a.cred
+), totals AS (
+    SELECT pool_id, sum(balance) AS total, count(*) AS n FROM rows GROUP BY pool_id
+), ins_owner AS (
+    INSERT INTO pool_owner_epoch_row (boundary_epoch, pool_id, epoch_no, cred, stake_address,
+        is_owner, is_reward_account, delegated_to_pool, balance_lovelace, stake_share)
+    SELECT $2, r.pool_id, $1, r.cred, r.addr, r.is_owner, r.is_ra, r.delegated, r.balance,
+           CASE WHEN t.total = 0 THEN 1::numeric / t.n
+                ELSE r.balance::numeric / t.total END
+    FROM rows r JOIN totals t ON t.pool_id = r.pool_id
+    RETURNING pool_id, is_owner, delegated_to_pool, balance_lovelace
+), sums AS (
+    SELECT pool_id, sum(balance_lovelace) AS accounts,
+           COALESCE(sum(balance_lovelace) FILTER (WHERE is_owner), 0) AS owners,
+           COALESCE(sum(balance_lovelace) FILTER (WHERE is_owner AND delegated_to_pool), 0)
+               AS owners_delegated
+    FROM ins_owner GROUP BY pool_id
+)
+INSERT INTO pool_epoch_row (boundary_epoch, pool_id, pool_hash, epoch_no, reward_account,
+    reward_cred, owners, pledge_lovelace, cost_lovelace, margin_num, margin_den,
+    accounts_balance_lovelace, owners_balance_lovelace, owners_delegated_balance_lovelace)
+SELECT $2, a.pool_id, a.pool_hash, $1, a.reward_account, a.reward_cred, a.owners, a.pledge,
+       a.cost, a.margin_num, a.margin_den, s.accounts, s.owners, s.owners_delegated
+FROM alive a JOIN sums s ON s.pool_id = a.pool_id;
+
+-- The reward update at B($1) for the pools' epoch e = $1 - 2: whether RA(e) is registered now
+-- (credited) or not (lost to the treasury). The status and the `leader` credit are derived from
+-- this and the figures (views pool_epoch and reward_credit_all).
+-- name: settle_rewards
+WITH pe AS (
+    SELECT * FROM pool_epoch_row WHERE epoch_no = $1 - 2
+), reg AS (
+    SELECT DISTINCT ON (e.cred) e.cred, e.kind FROM stake_event e
+    WHERE e.cred IN (SELECT reward_cred FROM pe) AND e.kind IN (0, 1)
+    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
+)
+INSERT INTO reward_settlement (boundary_epoch, pool_id, epoch_no, ra_registered)
+SELECT $1, pe.pool_id, pe.epoch_no, COALESCE(reg.kind = 0, false)
+FROM pe LEFT JOIN reg ON reg.cred = pe.reward_cred;
+
+-- Figures imported for epoch $1 (to split once the epoch is materialized).
+-- name: imports_of_epoch
+SELECT pool_id, total_rewards, leader_reward, blocks_made, owners_stake
+FROM pool_reward WHERE epoch_no = $1 AND source = 'import' AND problem IS NULL;

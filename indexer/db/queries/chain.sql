@@ -1,0 +1,80 @@
+-- The chain as the writer applies it: checkpoint, meta, intersection points, spends, pool
+-- certificates, rollback and pruning.
+-- Named queries (`-- name: NAME`), loaded by indexer/db/store.py.
+
+-- name: get_checkpoint
+SELECT slot, block_hash, block_height, epoch_no FROM checkpoint;
+
+-- Moves the cursor, only for the daemon holding the fencing token $5 (NULL for tools and tests
+-- that never claimed the database): no row updated = another daemon took over.
+-- name: set_checkpoint
+UPDATE checkpoint SET slot = $1, block_hash = $2, block_height = $3, epoch_no = $4,
+       updated_at = now()
+WHERE writer_token IS NOT DISTINCT FROM $5;
+
+-- A new fencing token: from now on only the daemon that holds it can move the cursor.
+-- name: claim_writer
+UPDATE checkpoint SET writer_token = $1;
+
+-- name: get_meta
+SELECT value FROM meta WHERE key = $1;
+
+-- name: set_meta
+INSERT INTO meta (key, value) VALUES ($1, $2)
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
+
+-- name: recent_points
+SELECT slot, hash FROM block ORDER BY slot DESC LIMIT $1;
+
+-- name: point_at_offset
+SELECT slot, hash FROM block ORDER BY slot DESC OFFSET $1 LIMIT 1;
+
+-- Record the spends of staked outputs among the inputs ($1 tx ids, $2 indexes, $3 slots).
+-- name: apply_spends
+INSERT INTO utxo_spent (tx_id, idx, spent_slot)
+SELECT i.tx_id, i.idx, i.spent_slot
+FROM unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS i (tx_id, idx, spent_slot)
+JOIN utxo u ON u.tx_id = i.tx_id AND u.idx = i.idx;
+
+-- name: pool_history
+SELECT pool_hash, slot, tx_index, cert_index, epoch_no, kind, retirement_epoch
+FROM pool_cert WHERE pool_hash = ANY($1::bytea[])
+ORDER BY pool_hash, slot, tx_index, cert_index;
+
+-- name: insert_pool_cert
+INSERT INTO pool_cert (slot, tx_index, cert_index, tx_id, epoch_no, pool_hash, pool_id, kind,
+    active_epoch_no, pledge, cost, margin_num, margin_den, reward_cred, reward_account,
+    owner_creds, owners, vrf_key_hash, metadata_url, metadata_hash, relays, retirement_epoch)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+    $20, $21::jsonb, $22);
+
+-- Rollback: everything produced after slot $1 (chain rows) or by boundaries after epoch $2.
+-- name: rollback
+WITH b AS (DELETE FROM block WHERE slot > $1),
+     u AS (DELETE FROM utxo WHERE slot > $1),
+     s AS (DELETE FROM utxo_spent WHERE spent_slot > $1),
+     se AS (DELETE FROM stake_event WHERE slot > $1),
+     pc AS (DELETE FROM pool_cert WHERE slot > $1),
+     w AS (DELETE FROM withdrawal_row WHERE slot > $1),
+     m AS (DELETE FROM mir_transfer WHERE slot > $1),
+     rc AS (DELETE FROM reward_credit WHERE boundary_epoch > $2),
+     pr AS (DELETE FROM pool_reap WHERE boundary_epoch > $2),
+     pe AS (DELETE FROM pool_epoch_row WHERE boundary_epoch > $2),
+     po AS (DELETE FROM pool_owner_epoch_row WHERE boundary_epoch > $2),
+     rw AS (DELETE FROM pool_reward WHERE boundary_epoch > $2 AND source <> 'import'),
+     ow AS (DELETE FROM owner_reward WHERE boundary_epoch > $2),
+     ro AS (DELETE FROM reward_settlement WHERE boundary_epoch > $2),
+     le AS (DELETE FROM live_epoch WHERE boundary_epoch > $2)
+SELECT 1;
+
+-- Prune spent outputs that are deeper than the rollback window (slot $1).
+-- name: prune_spent
+WITH gone AS (
+    DELETE FROM utxo_spent WHERE spent_slot <= $1 RETURNING tx_id, idx
+)
+DELETE FROM utxo u USING gone g WHERE u.tx_id = g.tx_id AND u.idx = g.idx;
+
+-- The slot of the block k blocks below the tip: spends at or before it can no longer be undone.
+-- name: window_slot
+SELECT slot FROM block WHERE height <= (SELECT max(height) FROM block) - $1
+ORDER BY slot DESC LIMIT 1;

@@ -1,0 +1,378 @@
+"""PostgreSQL access: the only module that imports asyncpg.
+
+SQL lives in ``schema.sql`` (the catalog), ``migrations/`` (how older databases reach it) and
+``queries/*.sql`` (named statements, by concern). This module loads and runs them: it holds no
+business rules.
+Bulk rows go in with COPY; set-based statements take arrays (``unnest``) so that a batch costs a
+handful of round trips whatever its size.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import orjson
+
+from indexer.chain.types import Point
+
+_HERE = Path(__file__).resolve().parent
+SCHEMA_FILE = _HERE / "schema.sql"
+MIGRATIONS_DIR = _HERE / "migrations"
+
+
+class SchemaError(Exception):
+    """The database schema is not one this version can use."""
+
+
+class DatabaseBusy(Exception):
+    """Another daemon holds this database (its advisory lock is taken)."""
+
+
+class LostLock(Exception):
+    """Another daemon took over this database while we ran: our batch must not commit."""
+
+
+# The session-level advisory lock a daemon holds for its whole life (per database: advisory
+# locks are scoped to the current database). An arbitrary constant, "SPIX" in ASCII.
+DAEMON_LOCK_KEY = 0x53504958
+APPLICATION_NAME = "shared-pool-indexer"
+
+
+def _load_queries(path: Path) -> dict[str, str]:
+    """``-- name: X`` sections; the comment lines that introduce the next section belong to it,
+    not to the statement before, so they are cut off (with the closing semicolon)."""
+    parts = re.split(r"^-- name: (\w+)\s*$", path.read_text(), flags=re.M)
+    queries = {}
+    for i in range(1, len(parts), 2):
+        lines = parts[i + 1].strip().splitlines()
+        while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("--")):
+            lines.pop()
+        queries[parts[i]] = "\n".join(lines).rstrip().rstrip(";")
+    return queries
+
+
+def _load_all(directory: Path) -> dict[str, str]:
+    """Every ``queries/*.sql`` file, one namespace: a name defined twice is a bug."""
+    queries: dict[str, str] = {}
+    for path in sorted(directory.glob("*.sql")):
+        for name, sql in _load_queries(path).items():
+            if name in queries:
+                raise SchemaError(f"query {name} is defined twice ({path.name})")
+            queries[name] = sql
+    return queries
+
+
+QUERIES_DIR = _HERE / "queries"
+Q = _load_all(QUERIES_DIR)
+
+
+def migrations() -> list[tuple[int, Path]]:
+    """Numbered migration files: ``NNNN_name.sql`` brings a database to version NNNN."""
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        found.append((int(path.name.split("_", 1)[0]), path))
+    return found
+
+
+LATEST_VERSION = migrations()[-1][0]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    slot: int | None
+    block_hash: bytes | None
+    height: int | None
+    epoch_no: int | None
+
+    @property
+    def point(self) -> Point | None:
+        if self.slot is None or self.block_hash is None:
+            return None
+        return Point(self.slot, self.block_hash.hex())  # type: ignore[arg-type]
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: v if isinstance(v, str) else orjson.dumps(v).decode(),
+        decoder=orjson.loads, schema="pg_catalog",
+    )
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool, dsn: str | None = None) -> None:
+        self._pool, self._dsn = pool, dsn
+        self._lock_conn: asyncpg.Connection | None = None
+        self.writer_token: int | None = None  # set by claim_writer(); checked by every commit
+
+    @classmethod
+    async def connect(cls, dsn: str | None, *, max_size: int = 4) -> Store:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=max_size, init=_init_connection, command_timeout=None,
+            server_settings={"application_name": APPLICATION_NAME},
+        )
+        return cls(pool, dsn)
+
+    async def close(self) -> None:
+        if self._lock_conn is not None:
+            await self._lock_conn.close()
+            self._lock_conn = None
+        await self._pool.close()
+
+    # --- one daemon per database ---------------------------------------------------------------
+
+    async def lock_daemon(self) -> None:
+        """Take the daemon's advisory lock on a connection of its own, held until close().
+        Raises DatabaseBusy (naming the holder) if another session holds it."""
+        conn = await asyncpg.connect(self._dsn, server_settings={
+            "application_name": f"{APPLICATION_NAME} (lock)"})
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", DAEMON_LOCK_KEY):
+            self._lock_conn = conn
+            return
+        try:
+            holder = await conn.fetchrow(Q["lock_holder"], DAEMON_LOCK_KEY)
+        finally:
+            await conn.close()
+        who = (f"PostgreSQL backend pid {holder['pid']} ({holder['application_name']}, "
+               f"from {holder['client_addr'] or 'a local socket'}, since "
+               f"{holder['backend_start']:%Y-%m-%d %H:%M:%S %Z})") if holder else "another session"
+        raise DatabaseBusy(f"another indexer daemon already follows the chain into this database "
+                           f"(its lock is held by {who}); run one daemon per database")
+
+    async def claim_writer(self) -> None:
+        """A fresh fencing token in the checkpoint row: if a second daemon ever takes over (our
+        lock connection died and it took the lock), our next commit fails with LostLock
+        instead of interleaving with its batches."""
+        token = secrets.randbits(63)
+        async with self._pool.acquire() as conn:
+            await conn.execute(Q["claim_writer"], token)
+        self.writer_token = token
+
+    # --- schema ------------------------------------------------------------------------------
+
+    async def schema_version(self) -> int | None:
+        async with self._pool.acquire() as conn:
+            exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+            if not exists:
+                return None
+            return int(await conn.fetchval("SELECT max(version) FROM schema_version"))
+
+    async def init_schema(self) -> None:
+        """Create the whole schema from schema.sql (empty database only)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(SCHEMA_FILE.read_text())
+
+    async def migrate(self) -> list[int]:
+        """Create or upgrade the schema; returns the versions applied. Refuses a database that
+        is newer than this code."""
+        current = await self.schema_version()
+        if current is None:
+            await self.init_schema()
+            return [LATEST_VERSION]
+        if current > LATEST_VERSION:
+            raise SchemaError(f"database schema v{current} is newer than this indexer "
+                              f"(v{LATEST_VERSION}); upgrade the indexer")
+        applied = []
+        for version, path in migrations():
+            if version <= current:
+                continue
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(path.read_text())
+                await conn.execute("UPDATE schema_version SET version = $1", version)
+            applied.append(version)
+        return applied
+
+    async def apply_migration_files(self, upto: int) -> None:
+        """Build a schema by replaying migrations from scratch (for the catalog test)."""
+        async with self._pool.acquire() as conn:
+            for version, path in migrations():
+                if version <= upto:
+                    async with conn.transaction():
+                        await conn.execute(path.read_text())
+
+    async def catalog(self) -> dict[str, list[tuple[Any, ...]]]:
+        """A comparable description of the public schema (tables, columns, indexes, views)."""
+        async with self._pool.acquire() as conn:
+            cols = await conn.fetch(
+                "SELECT table_name, column_name, data_type, is_nullable, column_default "
+                "FROM information_schema.columns WHERE table_schema = current_schema() "
+                "ORDER BY 1, 2")
+            idx = await conn.fetch(
+                "SELECT tablename, indexname, indexdef FROM pg_indexes "
+                "WHERE schemaname = current_schema() ORDER BY 1, 2")
+            views = await conn.fetch(
+                "SELECT viewname, definition FROM pg_views "
+                "WHERE schemaname = current_schema() ORDER BY 1")
+            cons = await conn.fetch(
+                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+                "FROM pg_constraint WHERE connamespace = current_schema()::regnamespace "
+                "ORDER BY 1, 2")
+        return {k: [tuple(r) for r in v]
+                for k, v in {"columns": cols, "indexes": idx, "views": views,
+                             "constraints": cons}.items()}
+
+    async def check(self) -> list[str]:
+        """Problems that stop the daemon from running against this database (empty = fine)."""
+        version = await self.schema_version()
+        if version is None:
+            return ["no schema: run `indexer db init`"]
+        if version != LATEST_VERSION:
+            return [f"schema v{version}, this indexer needs v{LATEST_VERSION}: "
+                    "run `indexer db migrate`"]
+        return []
+
+    # --- state -------------------------------------------------------------------------------
+
+    async def checkpoint(self) -> Checkpoint:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(Q["get_checkpoint"])
+        return Checkpoint(row["slot"], row["block_hash"], row["block_height"], row["epoch_no"])
+
+    async def get_meta(self, key: str) -> Any:
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(Q["get_meta"], key)
+
+    async def set_meta(self, key: str, value: Any) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(Q["set_meta"], key, value)
+
+    async def intersection_points(self, k: int, recent: int = 10) -> list[Point]:
+        """The last ``recent`` blocks, then blocks 2^j deep until past ``k`` (Kupo-style), so
+        that an intersection is found after any rollback the node can make."""
+        async with self._pool.acquire() as conn:
+            rows = list(await conn.fetch(Q["recent_points"], recent))
+            depth = recent * 2
+            while depth <= 2 * k + recent:
+                row = await conn.fetchrow(Q["point_at_offset"], depth)
+                if row is None:
+                    break
+                rows.append(row)
+                depth *= 2
+        seen: set[int] = set()
+        points = []
+        for row in rows:
+            if row["slot"] not in seen:
+                seen.add(row["slot"])
+                points.append(Point(row["slot"], row["hash"].hex()))
+        return points
+
+    async def query(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        """Run a named query from queries/*.sql (outside a batch transaction)."""
+        async with self._pool.acquire() as conn:
+            return list(await conn.fetch(Q[name], *args))
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """Read-only ad-hoc query (CLI status, exports, tests)."""
+        async with self._pool.acquire() as conn:
+            return list(await conn.fetch(sql, *args))
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        async with self._pool.acquire() as conn:
+            return str(await conn.execute(sql, *args))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[StoreTx]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield StoreTx(conn, self.writer_token)
+
+
+class StoreTx:
+    """Statements inside one transaction (a batch, a rollback, a boundary)."""
+
+    def __init__(self, conn: asyncpg.Connection, writer_token: int | None = None) -> None:
+        self.conn, self.writer_token = conn, writer_token
+
+    async def copy(self, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]
+                   ) -> None:
+        if records:
+            await self.conn.copy_records_to_table(table, records=records, columns=columns)
+
+    async def run(self, name: str, *args: Any) -> str:
+        return str(await self.conn.execute(Q[name], *args))
+
+    async def rows(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        return list(await self.conn.fetch(Q[name], *args))
+
+    async def sql_rows(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return list(await self.conn.fetch(sql, *args))
+
+    async def spend(self, tx_ids: list[bytes], idxs: list[int], slots: list[int]) -> None:
+        if tx_ids:
+            await self.conn.execute(Q["apply_spends"], tx_ids, idxs, slots)
+
+    async def insert_pool_certs(self, records: list[tuple[Any, ...]]) -> None:
+        if records:
+            await self.conn.executemany(Q["insert_pool_cert"], records)
+
+    async def set_checkpoint(self, slot: int | None, block_hash: bytes | None,
+                             height: int | None, epoch_no: int | None) -> None:
+        done = await self.conn.execute(Q["set_checkpoint"], slot, block_hash, height, epoch_no,
+                                       self.writer_token)
+        if done != "UPDATE 1":
+            raise LostLock("another daemon took over this database (its fencing token replaced "
+                           "ours): this one stops without committing")
+
+    async def check_writer(self) -> asyncpg.Record:
+        """Inside a transaction that writes beside the cursor (the reward capture): lock the
+        checkpoint row, check that we still hold the database, return the row."""
+        row = await self.conn.fetchrow(Q["lock_checkpoint"])
+        if self.writer_token is not None and row["writer_token"] != self.writer_token:
+            raise LostLock("another daemon took over this database: this one stops")
+        return row
+
+
+# --- administration (demo, benchmarks) ---------------------------------------------------------
+
+Record = asyncpg.Record
+DatabaseError = (OSError, asyncpg.PostgresError, TimeoutError)
+
+
+def database_dsn(dsn: str, name: str) -> str:
+    """The same server and credentials, another database."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def recreate_database(admin_dsn: str, name: str, *, timeout_s: float = 15.0) -> str:
+    """Drop (if present) and create database ``name``; returns its DSN."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"invalid database name {name!r}")
+    conn = await asyncpg.connect(admin_dsn, timeout=timeout_s)
+    try:
+        await _drop(conn, name)
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return database_dsn(admin_dsn, name)
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"invalid database name {name!r}")
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await _drop(conn, name)
+    finally:
+        await conn.close()
+
+
+async def _drop(conn: asyncpg.Connection, name: str) -> None:
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except asyncpg.PostgresSyntaxError:  # PostgreSQL before 13 has no FORCE
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+async def fetch_with_columns(store: Store, sql: str, *args: Any
+                             ) -> tuple[list[str], list[asyncpg.Record]]:
+    """The column names of ``sql`` (known even when it returns no rows) and its rows."""
+    async with store._pool.acquire() as conn:
+        stmt = await conn.prepare(sql)
+        return [a.name for a in stmt.get_attributes()], list(await stmt.fetch(*args))

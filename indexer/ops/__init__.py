@@ -1,0 +1,1 @@
+"""What operators see: metrics and readiness, sync progress, and the status command."""

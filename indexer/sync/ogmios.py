@@ -1,0 +1,297 @@
+"""A thin asyncio Ogmios client on websockets + orjson (docs/ogmios.md §8).
+
+Two connections, as Ogmios wants: chain-sync (the cursor lives on its connection) and ledger
+queries (an acquired state lives on its own). Chain-sync frames are not decoded here: the raw
+bytes go to a bounded queue and the writer decodes them, so a slow database pushes back all the
+way to the node through TCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import structlog
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from indexer.chain.types import Point
+
+log = structlog.get_logger("indexer.sync.ogmios")
+
+NEXT_BLOCK = '{"jsonrpc":"2.0","method":"nextBlock"}'
+MIN_VERSION = (6, 13, 0)
+# The first major version we have not tested: its wire format may differ in ways a field-by-field
+# decoder cannot notice (an amount or a certificate read wrongly), so it is refused.
+UNTESTED_VERSION = (8, 0, 0)
+TRANSIENT = (OSError, ConnectionClosed, InvalidHandshake, asyncio.TimeoutError, EOFError)
+
+
+class OgmiosError(Exception):
+    pass
+
+
+class ServerTooOld(OgmiosError):
+    pass
+
+
+class ServerTooNew(OgmiosError):
+    pass
+
+
+class IntersectionNotFound(OgmiosError):
+    pass
+
+
+class QueryError(OgmiosError):
+    def __init__(self, method: str, error: dict[str, Any]) -> None:
+        self.code = error.get("code")
+        self.data = error.get("data")
+        super().__init__(f"{method}: error {self.code}: {error.get('message')}")
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    m = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
+    if not m:
+        raise OgmiosError(f"cannot read the Ogmios version from {text!r}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+async def fetch_health(url: str, timeout_s: float = 10.0) -> tuple[int, dict[str, Any]]:
+    """GET /health over plain HTTP on the Ogmios port. Returns (status, body); 202 means the
+    node is still syncing and is not an error."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 1337
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+    try:
+        writer.write(f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n"
+                     "Accept: application/json\r\n\r\n".encode())
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), timeout_s)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if b"chunked" in head.lower():
+        body = _unchunk(body)
+    return status, orjson.loads(body) if body.strip() else {}
+
+
+def _unchunk(body: bytes) -> bytes:
+    out, pos = b"", 0
+    while True:
+        end = body.index(b"\r\n", pos)
+        size = int(body[pos:end], 16)
+        if size == 0:
+            return out
+        out += body[end + 2 : end + 2 + size]
+        pos = end + 2 + size + 2
+
+
+async def check_server(url: str, *, reconnect_max_s: float = 30.0) -> dict[str, Any]:
+    """Read /health, log the version and refuse servers older than 6.13. Waits (with backoff)
+    while Ogmios does not answer yet; a /health without a readable version only warns."""
+    backoff = Backoff(reconnect_max_s)
+    while True:
+        try:
+            status, health = await fetch_health(url)
+            break
+        except (TimeoutError, OSError) as exc:
+            await backoff.wait("ogmios.unreachable", exc)
+        except (ValueError, IndexError) as exc:  # answered, but not the JSON we expect
+            log.warning("ogmios.version_unknown", url=url, error=repr(exc))
+            return {}
+    version = str(health.get("version", "unknown"))
+    log.info("ogmios.server", version=version, http_status=status,
+             network=health.get("network"), era=health.get("currentEra"))
+    if "version" not in health:
+        log.warning("ogmios.version_unknown", url=url, http_status=status)
+        return health
+    if parse_version(version) < MIN_VERSION:
+        raise ServerTooOld(
+            f"Ogmios {version} at {url} is too old: this indexer needs Ogmios v6.13 or newer "
+            "(rewardsProvenance and the list form of rewardAccountSummaries). Upgrade Ogmios.")
+    if parse_version(version) >= UNTESTED_VERSION:
+        raise ServerTooNew(
+            f"Ogmios {version} at {url} is newer than this indexer knows (tested: v6.13 to v7.x);"
+            " its block format may have changed. Upgrade the indexer or run Ogmios v7.")
+    return health
+
+
+class Backoff:
+    """Capped exponential backoff with rate-limited logs (first failure, then every 10th)."""
+
+    def __init__(self, cap_s: float, first_s: float = 0.5) -> None:
+        self.cap_s, self.first_s, self.failures = cap_s, first_s, 0
+
+    async def wait(self, event: str, error: BaseException) -> None:
+        self.failures += 1
+        delay = min(self.cap_s, self.first_s * 2 ** (self.failures - 1))
+        if self.failures == 1 or self.failures % 10 == 0:
+            log.warning(event, error=repr(error), attempt=self.failures, retry_in_s=delay)
+        await asyncio.sleep(delay)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def point_json(p: Point | None) -> Any:
+    return "origin" if p is None else {"slot": p.slot, "id": p.id}
+
+
+class ChainFollower:
+    """Chain-sync with ``in_flight`` pipelined nextBlock requests, feeding raw frames into a
+    bounded queue. Reconnects with backoff; before re-intersecting it waits until the writer
+    has committed every queued frame, so the points read from the database are current."""
+
+    def __init__(self, url: str, *, in_flight: int = 100, max_message_mib: int = 64,
+                 reconnect_max_s: float = 30.0, connect_timeout_s: float = 10.0) -> None:
+        self.url, self.in_flight = url, max(1, in_flight)
+        self.max_size = max_message_mib * 2**20
+        self.backoff = Backoff(reconnect_max_s)
+        self.connect_timeout_s = connect_timeout_s
+        self.connections = 0
+
+    async def run(self, points: Callable[[], Awaitable[list[Point | None]]],
+                  out: asyncio.Queue[bytes]) -> None:
+        while True:
+            await out.join()  # everything received so far is committed
+            try:
+                await self._session(await points(), out)
+            except TRANSIENT as exc:
+                await self.backoff.wait("ogmios.chainsync.reconnect", exc)
+
+    async def _session(self, points: list[Point | None], out: asyncio.Queue[bytes]) -> None:
+        async with connect(self.url, max_size=self.max_size, compression=None,
+                           ping_interval=20, ping_timeout=60, max_queue=16,
+                           open_timeout=self.connect_timeout_s) as ws:
+            self.connections += 1
+            await self._intersect(ws, points)
+            self.backoff.reset()
+            for _ in range(self.in_flight):
+                await ws.send(NEXT_BLOCK)
+            while True:
+                raw = await ws.recv(decode=False)
+                await out.put(raw)  # bounded: waits here while the writer is behind
+                await ws.send(NEXT_BLOCK)
+
+    async def _intersect(self, ws: ClientConnection, points: list[Point | None]) -> None:
+        await ws.send(orjson.dumps({
+            "jsonrpc": "2.0", "method": "findIntersection",
+            "params": {"points": [point_json(p) for p in points]}, "id": "intersect",
+        }).decode())
+        reply = orjson.loads(await ws.recv(decode=False))
+        if "error" in reply:
+            err = reply["error"]
+            raise IntersectionNotFound(
+                f"Ogmios found none of our {len(points)} chain points (error {err.get('code')}: "
+                f"{err.get('message')}); the database follows another chain or network. "
+                f"Node tip: {err.get('data')}")
+        log.info("ogmios.chainsync.intersection", point=reply["result"].get("intersection"),
+                 tip=reply["result"].get("tip"))
+
+
+class LedgerClient:
+    """Ledger-state and network queries on their own connection, one at a time.
+
+    An acquired ledger state lives on its connection. When the connection drops while a state
+    is acquired (``async with client.acquired(point)``), the retry re-acquires the same point
+    on the new connection before asking again, so that an answer never silently comes from
+    the node's tip instead; if the point can no longer be acquired, the ``QueryError`` says so.
+    """
+
+    def __init__(self, url: str, *, timeout_s: float = 600.0, reconnect_max_s: float = 30.0,
+                 connect_timeout_s: float = 10.0) -> None:
+        self.url, self.timeout_s, self.connect_timeout_s = url, timeout_s, connect_timeout_s
+        self.backoff = Backoff(reconnect_max_s)
+        self._ws: ClientConnection | None = None
+        self._lock = asyncio.Lock()
+        self._next_id = 0
+        self._acquired: Point | None = None  # the state this client means to query, if any
+        self.reacquired = 0  # how often a dropped connection's state was acquired again
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+
+    async def _connection(self) -> ClientConnection:
+        if self._ws is None:
+            ws = await connect(self.url, max_size=None, compression=None,
+                               ping_interval=20, ping_timeout=120,
+                               open_timeout=self.connect_timeout_s)
+            self._ws = ws
+            if self._acquired is not None:  # a new connection holds no state yet
+                self.reacquired += 1
+                log.info("ogmios.query.reacquire", slot=self._acquired.slot)
+                await self._call(ws, "acquireLedgerState",
+                                 {"point": point_json(self._acquired)})
+        return self._ws
+
+    async def request(self, method: str, params: dict[str, Any] | None = None,
+                      *, retries: int = 5) -> Any:
+        """One JSON-RPC call; transient failures reconnect and retry (queries are reads)."""
+        attempt = 0
+        while True:
+            try:
+                return await self._request_once(method, params)
+            except TRANSIENT as exc:
+                self._ws = None
+                attempt += 1
+                if attempt > retries:
+                    raise
+                await self.backoff.wait("ogmios.query.retry", exc)
+
+    async def _request_once(self, method: str, params: dict[str, Any] | None) -> Any:
+        async with self._lock:
+            ws = await self._connection()
+            return await self._call(ws, method, params)
+
+    async def _call(self, ws: ClientConnection, method: str, params: dict[str, Any] | None
+                    ) -> Any:
+        self._next_id += 1
+        req_id = self._next_id
+        msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": req_id}
+        if params is not None:
+            msg["params"] = params
+        started = time.monotonic()
+        await ws.send(orjson.dumps(msg).decode())
+        while True:
+            raw = await asyncio.wait_for(ws.recv(decode=False), self.timeout_s)
+            # big answers (rewardsProvenance) are parsed off the event loop
+            reply = (await asyncio.to_thread(orjson.loads, raw) if len(raw) > 1 << 20
+                     else orjson.loads(raw))
+            if reply.get("id") == req_id:
+                break
+        log.debug("ogmios.query", method=method, elapsed_s=round(time.monotonic() - started, 3))
+        if "error" in reply:
+            raise QueryError(method, reply["error"])
+        self.backoff.reset()
+        return reply.get("result")
+
+    async def era_summaries(self) -> list[dict[str, Any]]:
+        return list(await self.request("queryLedgerState/eraSummaries"))
+
+    async def shelley_genesis(self) -> dict[str, Any]:
+        return dict(await self.request("queryNetwork/genesisConfiguration", {"era": "shelley"}))
+
+    @asynccontextmanager
+    async def acquired(self, point: Point) -> AsyncIterator[None]:
+        """Queries inside run on the ledger state at ``point`` (re-acquired after a drop)."""
+        await self.request("acquireLedgerState", {"point": point_json(point)})
+        self._acquired = point
+        try:
+            yield
+        finally:
+            self._acquired = None
+            if self._ws is not None:
+                try:
+                    await self.request("releaseLedgerState", retries=0)
+                except (QueryError, *TRANSIENT):
+                    self._ws = None  # a fresh connection holds nothing: as good as released

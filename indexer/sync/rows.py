@@ -1,0 +1,148 @@
+"""Pure conversion of decoded blocks into the rows the store writes (no I/O).
+
+``BatchRows.add_block`` is on the hot path: it appends plain tuples, ready for COPY, and does no
+work for what the indexer does not keep (outputs without stake never reach it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from indexer.chain.address import pool_bech32, stake_address
+from indexer.chain.types import (
+    Block,
+    PoolRegistration,
+    PoolRetirement,
+    StakeDelegation,
+    StakeDeregistration,
+    StakeRegistration,
+)
+
+BLOCK_COLUMNS = ("slot", "height", "hash", "epoch_no", "era", "pool_hash", "tx_count")
+UTXO_COLUMNS = ("tx_id", "idx", "cred", "ptr_slot", "ptr_tx", "ptr_cert", "lovelace", "slot")
+STAKE_EVENT_COLUMNS = ("slot", "tx_index", "cert_index", "epoch_no", "cred", "kind", "pool_hash")
+WITHDRAWAL_COLUMNS = ("slot", "tx_index", "tx_id", "epoch_no", "cred", "stake_address", "amount")
+MIR_COLUMNS = ("slot", "tx_index", "seq", "epoch_no", "era", "cred", "stake_address", "amount")
+
+KIND_REGISTRATION, KIND_DEREGISTRATION, KIND_DELEGATION = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class PoolCertRow:
+    """A pool certificate waiting for its ``active_epoch_no`` (needs the pool's history)."""
+
+    slot: int
+    tx_index: int
+    tx_id: bytes
+    epoch_no: int
+    cert: PoolRegistration | PoolRetirement
+
+
+@dataclass(slots=True)
+class BatchRows:
+    network_id: int
+    blocks: list[tuple[Any, ...]] = field(default_factory=list)
+    utxos: list[tuple[Any, ...]] = field(default_factory=list)
+    spend_ids: list[bytes] = field(default_factory=list)
+    spend_idxs: list[int] = field(default_factory=list)
+    spend_slots: list[int] = field(default_factory=list)
+    stake_events: list[tuple[Any, ...]] = field(default_factory=list)
+    pool_certs: list[PoolCertRow] = field(default_factory=list)
+    withdrawals: list[tuple[Any, ...]] = field(default_factory=list)
+    mirs: list[tuple[Any, ...]] = field(default_factory=list)
+    tx_count: int = 0
+
+    def add_block(self, block: Block, epoch: int) -> None:
+        slot = block.slot
+        self.blocks.append((slot, block.height, bytes.fromhex(block.id), epoch, block.era,
+                            block.issuer, len(block.transactions)))
+        utxos, ids, idxs, slots = self.utxos, self.spend_ids, self.spend_idxs, self.spend_slots
+        for tx in block.transactions:
+            txid = tx.id
+            for out in tx.outputs:
+                ptr = out.pointer
+                if ptr is None:
+                    utxos.append((txid, out.index, out.cred, None, None, None, out.lovelace, slot))
+                else:
+                    utxos.append((txid, out.index, None, ptr.slot, ptr.tx_index, ptr.cert_index,
+                                  out.lovelace, slot))
+            for txin in tx.inputs:
+                ids.append(txin.tx_id)
+                idxs.append(txin.index)
+                slots.append(slot)
+            if tx.certificates or tx.withdrawals or tx.mir:
+                self._add_events(block, epoch, tx.index, tx.id, tx)
+        self.tx_count += len(block.transactions)
+
+    def _add_events(self, block: Block, epoch: int, tx_index: int, tx_id: bytes, tx: Any) -> None:
+        slot, net = block.slot, self.network_id
+        for cert in tx.certificates:
+            if isinstance(cert, StakeRegistration):
+                self.stake_events.append(
+                    (slot, tx_index, cert.cert_index, epoch, cert.cred, KIND_REGISTRATION, None))
+            elif isinstance(cert, StakeDeregistration):
+                self.stake_events.append(
+                    (slot, tx_index, cert.cert_index, epoch, cert.cred, KIND_DEREGISTRATION, None))
+            elif isinstance(cert, StakeDelegation):
+                self.stake_events.append(
+                    (slot, tx_index, cert.cert_index, epoch, cert.cred, KIND_DELEGATION,
+                     cert.pool))
+            else:
+                self.pool_certs.append(PoolCertRow(slot, tx_index, tx_id, epoch, cert))
+        for w in tx.withdrawals:
+            self.withdrawals.append(
+                (slot, tx_index, tx_id, epoch, w.cred, stake_address(w.cred, net), w.amount))
+        for seq, m in enumerate(tx.mir):
+            self.mirs.append((slot, tx_index, seq, epoch, block.era, m.cred,
+                              stake_address(m.cred, net), m.amount))
+
+
+# --- pool certificates: when do parameters apply (SPEC §3) ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoolEvent:
+    """What the pool's history needs to know of one earlier certificate."""
+
+    epoch_no: int
+    is_registration: bool
+    retirement_epoch: int | None
+
+
+def is_registered(history: Iterable[PoolEvent], epoch: int) -> bool:
+    """Whether the pool is registered during ``epoch`` given its earlier certificates: it has
+    a registration, and no retirement issued after the last registration took effect at a
+    boundary B(R) with R <= epoch (a later retirement certificate replaces R)."""
+    registered = False
+    pending: int | None = None  # retirement epoch R announced since the last registration
+    for ev in history:
+        if pending is not None and pending <= ev.epoch_no:
+            registered, pending = False, None  # reaped at B(R), before this certificate
+        if ev.is_registration:
+            registered, pending = True, None  # a re-registration cancels the retirement
+        else:
+            pending = ev.retirement_epoch
+    if pending is not None and pending <= epoch:
+        return False
+    return registered
+
+
+def active_epoch(history: list[PoolEvent], cert_epoch: int) -> int:
+    """First epoch whose snapshot uses a registration made in ``cert_epoch``: +2 for a first
+    registration, +3 for a re-registration (it becomes 'future params' until B(x+1))."""
+    return cert_epoch + (3 if is_registered(history, cert_epoch) else 2)
+
+
+def pool_cert_record(row: PoolCertRow, active: int | None, network_id: int) -> tuple[Any, ...]:
+    c = row.cert
+    head = (row.slot, row.tx_index, c.cert_index, row.tx_id, row.epoch_no, c.pool,
+            pool_bech32(c.pool))
+    if isinstance(c, PoolRetirement):
+        return (*head, "retirement", None, None, None, None, None, None, None, None, None,
+                None, None, None, None, int(c.retirement_epoch))
+    return (*head, "registration", active, c.pledge, c.cost, c.margin.numerator,
+            c.margin.denominator, c.reward_account, stake_address(c.reward_account, network_id),
+            list(c.owners), [stake_address(o, network_id) for o in c.owners], c.vrf_key_hash,
+            c.metadata_url, c.metadata_hash, c.relays_json.decode(), None)

@@ -1,0 +1,331 @@
+"""The writer: decodes chain-sync frames and applies them to the store in atomic batches.
+
+One batch = one transaction: its blocks, the epoch boundaries they cross, the rollbacks among
+them and the checkpoint. After a crash the database is exactly at the last committed batch, and
+chain-sync resumes from there, so the result equals a straight run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from indexer.chain.decode import decode_message
+from indexer.chain.epochs import EpochCalendar
+from indexer.chain.types import (
+    Block,
+    ChainEvent,
+    DecodeError,
+    Point,
+    RollBackward,
+    RollForward,
+    Tip,
+)
+from indexer.db.store import Store, StoreTx
+from indexer.sync import boundary
+from indexer.sync.rows import (
+    BLOCK_COLUMNS,
+    MIR_COLUMNS,
+    STAKE_EVENT_COLUMNS,
+    UTXO_COLUMNS,
+    WITHDRAWAL_COLUMNS,
+    BatchRows,
+    PoolEvent,
+    active_epoch,
+    pool_cert_record,
+)
+
+log = structlog.get_logger("indexer.sync.writer")
+
+_BIGINT_END = 1 << 63  # slots and heights are bigint columns
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    network_id: int  # 1 mainnet, 0 test networks
+    k: int  # security parameter
+    pool_deposit: int  # lovelace refunded at a pool's retirement
+    pools: tuple[bytes, ...] | None  # pool hashes to materialize; None = all
+
+
+class Epochs:
+    """The epoch calendar, refreshed from ``eraSummaries`` when the chain passes its horizon
+    (the end of the last era is only a forecast); beyond that the last era is extrapolated."""
+
+    def __init__(self, calendar: EpochCalendar,
+                 refresh: Callable[[], Awaitable[EpochCalendar]] | None = None) -> None:
+        self.calendar, self._refresh = calendar, refresh
+        self._refreshed_for: int | None = None
+
+    async def ensure(self, slot: int) -> None:
+        horizon = self.calendar.horizon_slot
+        if (self._refresh is not None and horizon is not None and slot >= horizon
+                and self._refreshed_for != horizon):
+            self._refreshed_for = horizon
+            self.calendar = await self._refresh()
+
+    def epoch_of(self, slot: int) -> int:
+        return int(self.calendar.epoch_of(slot))
+
+
+@dataclass
+class WriterStats:
+    blocks: int = 0
+    txs: int = 0
+    batches: int = 0
+    rollbacks: int = 0
+    last_commit_s: float = 0.0
+    tip: Tip | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Cursor:
+    slot: int | None = None
+    block_id: str | None = None
+    height: int | None = None
+    epoch: int | None = None
+    header_id: str | None = None  # a Byron EBB applied after block_id (None: block_id)
+
+
+def check_continuity(cursor: Cursor, events: list[ChainEvent]) -> tuple[int, DecodeError | None]:
+    """How many of ``events`` follow on from ``cursor`` (and the error at the first that does
+    not): each block names the previous header as its ``ancestor`` (an epoch-boundary block
+    counts as a header), is one higher and at a later slot. After a rollback the height of the
+    point is not known here, so only the ancestor is checked for the next block. Pure."""
+    header, slot, height = cursor.header_id or cursor.block_id, cursor.slot, cursor.height
+    for i, ev in enumerate(events):
+        if isinstance(ev, RollBackward):
+            header = ev.point.id if ev.point is not None else None
+            slot, height = (ev.point.slot if ev.point is not None else None), None
+            continue
+        ebb, block = ev.ebb, ev.block
+        problem, where = None, ""
+        if ebb is not None:
+            if header is not None and ebb.ancestor != header:
+                problem, where = f"ancestor {ebb.ancestor} is not {header}", "ancestor"
+            header = ebb.id
+        elif block is not None:
+            if header is not None and block.ancestor != header:
+                problem, where = (f"ancestor {block.ancestor} is not the previous block "
+                                  f"{header}"), "ancestor"
+            elif height is not None and block.height != height + 1:
+                problem, where = (f"height {block.height} does not follow {height}"), "height"
+            elif slot is not None and block.slot <= slot:
+                problem, where = f"slot {block.slot} is not after {slot}", "slot"
+            header, slot, height = block.id, block.slot, block.height
+        if problem is not None:
+            bid = ebb.id if ebb is not None else block.id if block is not None else None
+            return i, DecodeError(f"the chain does not follow on: {problem}", block_id=bid,
+                                  slot=block.slot if block is not None else None, field=where)
+    return len(events), None
+
+
+class RollbackTooDeep(Exception):
+    """The node rolled back below the window we keep (k blocks): refuse rather than guess."""
+
+
+class Writer:
+    def __init__(self, store: Store, epochs: Epochs, net: NetworkInfo, *,
+                 batch_max_blocks: int = 500, batch_max_bytes: int = 32 << 20,
+                 prune_every_batches: int = 50) -> None:
+        self.store, self.epochs, self.net = store, epochs, net
+        self.batch_max_blocks, self.batch_max_bytes = batch_max_blocks, batch_max_bytes
+        self.prune_every = prune_every_batches
+        self.cursor = Cursor()
+        self.stats = WriterStats()
+        self.after_commit: list[Callable[[], Awaitable[None]]] = []
+        self.pruned_slot: int | None = None  # spends at or before it are forgotten
+
+    async def load(self) -> None:
+        cp = await self.store.checkpoint()
+        self.pruned_slot = await self.store.get_meta("pruned_slot")
+        self.cursor = Cursor(cp.slot, cp.block_hash.hex() if cp.block_hash else None,
+                             cp.height, cp.epoch_no)
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    async def run(self, queue: asyncio.Queue[bytes], stop: asyncio.Event) -> None:
+        """Take what the queue holds (at least one frame), apply it as one batch, repeat until
+        ``stop``; the batch in progress when ``stop`` is set still commits."""
+        while not stop.is_set():
+            frames = await self._next_frames(queue, stop)
+            if not frames:
+                continue
+            try:
+                await self._apply_frames(frames)
+            finally:
+                for _ in frames:
+                    queue.task_done()
+            for hook in self.after_commit:
+                await hook()
+
+    async def _apply_frames(self, frames: list[bytes]) -> None:
+        """Decode, check continuity, then apply; on a malformed frame or a block that does not
+        follow, commit the good frames before it (the database stays exactly at the last good
+        block) and stop with the error."""
+        events: list[ChainEvent] = []
+        error: DecodeError | None = None
+        for frame in frames:
+            try:
+                events.append(decode_message(frame, self.net.network_id))
+            except DecodeError as exc:
+                error = exc
+                break
+        good, broken = check_continuity(self.cursor, events)
+        if broken is not None:
+            error = broken
+        if good:
+            await self.apply(events[:good])
+        if error is not None:
+            raise error
+
+    async def _next_frames(self, queue: asyncio.Queue[bytes], stop: asyncio.Event
+                           ) -> list[bytes]:
+        if queue.empty():
+            getter = asyncio.ensure_future(queue.get())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not getter.done():
+                getter.cancel()
+                return []
+            frames = [getter.result()]
+        else:
+            frames = [queue.get_nowait()]
+        size = len(frames[0])
+        while not queue.empty() and len(frames) < self.batch_max_blocks \
+                and size < self.batch_max_bytes:
+            frame = queue.get_nowait()
+            frames.append(frame)
+            size += len(frame)
+        return frames
+
+    # --- one batch -----------------------------------------------------------------------------
+
+    async def apply(self, events: list[ChainEvent]) -> None:
+        started = time.monotonic()
+        cursor = Cursor(**vars(self.cursor))
+        await self._prepare(events)
+        async with self.store.transaction() as tx:
+            rows = BatchRows(self.net.network_id)
+            for ev in events:
+                if isinstance(ev, RollBackward):
+                    await self._flush(tx, rows)
+                    rows = BatchRows(self.net.network_id)
+                    await self._rollback(tx, ev.point, cursor)
+                    self.stats.tip = ev.tip or self.stats.tip
+                    continue
+                self.stats.tip = ev.tip or self.stats.tip
+                if ev.block is None:  # Byron epoch-boundary block: no slot, no content
+                    cursor.header_id = ev.ebb.id if ev.ebb is not None else cursor.header_id
+                    continue
+                rows = await self._forward(tx, rows, ev.block, cursor)
+            await self._flush(tx, rows)
+            await tx.set_checkpoint(cursor.slot, bytes.fromhex(cursor.block_id)
+                                    if cursor.block_id else None, cursor.height, cursor.epoch)
+            pruned = None
+            if (self.stats.batches + 1) % self.prune_every == 0:
+                pruned = await self._prune(tx)
+        self.stats.batches += 1
+        self.cursor = cursor
+        self.pruned_slot = pruned if pruned is not None else self.pruned_slot
+        self.stats.last_commit_s = time.monotonic() - started
+
+    async def _prepare(self, events: list[ChainEvent]) -> None:
+        """Before the transaction opens: check what must fit the columns, and refresh the
+        epoch calendar if the batch passes its horizon (a query to Ogmios: never made while
+        the transaction holds its locks)."""
+        for ev in events:
+            if isinstance(ev, RollForward) and ev.block is not None:
+                block = ev.block
+                if not (block.slot < _BIGINT_END and block.height < _BIGINT_END):
+                    raise DecodeError(f"slot {block.slot} or height {block.height} is beyond "
+                                      "2^63", block_id=block.id, slot=block.slot,
+                                      field="slot/height")
+                await self.epochs.ensure(block.slot)
+            elif isinstance(ev, RollBackward) and ev.point is not None:
+                if ev.point.slot >= _BIGINT_END:
+                    raise DecodeError(f"rollback to slot {ev.point.slot}, beyond 2^63",
+                                      block_id=ev.point.id, field="point.slot")
+                await self.epochs.ensure(ev.point.slot)
+
+    async def _forward(self, tx: StoreTx, rows: BatchRows, block: Block, cursor: Cursor
+                       ) -> BatchRows:
+        epoch = self.epochs.epoch_of(block.slot)
+        if cursor.epoch is not None and epoch > cursor.epoch:
+            await self._flush(tx, rows)  # boundary work sees every block before it
+            rows = BatchRows(self.net.network_id)
+            for x in range(cursor.epoch + 1, epoch + 1):
+                await boundary.cross(tx, x, self.net, era=block.era)
+        rows.add_block(block, epoch)
+        cursor.slot, cursor.block_id, cursor.height, cursor.epoch = (
+            block.slot, block.id, block.height, epoch)
+        cursor.header_id = None  # = block_id
+        self.stats.blocks += 1
+        self.stats.txs += len(block.transactions)
+        return rows
+
+    async def _rollback(self, tx: StoreTx, point: Point | None, cursor: Cursor) -> None:
+        if point is None:
+            slot, epoch, height = -1, -1, None
+        else:
+            slot, epoch = point.slot, self.epochs.epoch_of(point.slot)
+            found = await tx.sql_rows("SELECT height FROM block WHERE slot = $1", slot)
+            height = found[0]["height"] if found else None
+        if self.pruned_slot is not None and slot < self.pruned_slot:
+            raise RollbackTooDeep(
+                f"the node rolled back to slot {slot}, below slot {self.pruned_slot} where "
+                f"spent outputs were already pruned (more than k = {self.net.k} blocks deep); "
+                "resync from an earlier point into a fresh database")
+        if cursor.slot is not None and (cursor.slot != slot or point is None):
+            self.stats.rollbacks += 1
+            log.info("writer.rollback", to_slot=slot, from_slot=cursor.slot)
+        await tx.run("rollback", slot, epoch)
+        cursor.slot = None if point is None else point.slot
+        cursor.block_id = None if point is None else point.id
+        cursor.height, cursor.epoch = height, (None if point is None else epoch)
+        cursor.header_id = None
+
+    async def _flush(self, tx: StoreTx, rows: BatchRows) -> None:
+        if not rows.blocks:
+            return
+        await tx.copy("block", BLOCK_COLUMNS, rows.blocks)
+        await tx.copy("utxo", UTXO_COLUMNS, rows.utxos)
+        await tx.spend(rows.spend_ids, rows.spend_idxs, rows.spend_slots)
+        await tx.copy("stake_event", STAKE_EVENT_COLUMNS, rows.stake_events)
+        await tx.copy("withdrawal_row", WITHDRAWAL_COLUMNS, rows.withdrawals)
+        await tx.copy("mir_transfer", MIR_COLUMNS, rows.mirs)
+        if rows.pool_certs:
+            await self._pool_certs(tx, rows)
+
+    async def _pool_certs(self, tx: StoreTx, rows: BatchRows) -> None:
+        """Pool certificates are rare: each gets its active epoch from the pool's history."""
+        pools = sorted({r.cert.pool for r in rows.pool_certs})
+        history: dict[bytes, list[PoolEvent]] = {p: [] for p in pools}
+        for r in await tx.rows("pool_history", pools):
+            history[r["pool_hash"]].append(
+                PoolEvent(r["epoch_no"], r["kind"] == "registration", r["retirement_epoch"]))
+        records = []
+        for row in rows.pool_certs:
+            past = history[row.cert.pool]
+            is_reg = not hasattr(row.cert, "retirement_epoch")
+            active = active_epoch(past, row.epoch_no) if is_reg else None
+            records.append(pool_cert_record(row, active, self.net.network_id))
+            past.append(PoolEvent(row.epoch_no, is_reg,
+                                  getattr(row.cert, "retirement_epoch", None)))
+        await tx.insert_pool_certs(records)
+
+    async def _prune(self, tx: StoreTx) -> int | None:
+        """Forget spent outputs deeper than k blocks: no rollback can bring them back."""
+        found = await tx.rows("window_slot", self.net.k + 1)
+        if not found:
+            return None
+        slot = int(found[0]["slot"])
+        await tx.run("prune_spent", slot)
+        await tx.run("set_meta", "pruned_slot", slot)
+        return slot
