@@ -53,7 +53,7 @@ async def _cmd_db(cfg: Config, args: argparse.Namespace) -> int:
             applied = await store.migrate()
             print(f"schema at v{LATEST_VERSION}" + (f" (applied {applied})" if applied else ""))
         elif args.action == "grant":
-            from indexer.ops.status import grant_readonly
+            from indexer.db.roles import grant_readonly
 
             await grant_readonly(store, args.role, args.password)
             print(f"role {args.role} may read the public views")
@@ -77,17 +77,17 @@ async def _cmd_status(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def _cmd_rewards(cfg: Config, args: argparse.Namespace) -> int:
-    from indexer.ops.status import import_rewards_file
+    from indexer.accounting.importer import import_rewards_file
 
-    count = await import_rewards_file(cfg, args.file)
+    count = await import_rewards_file(cfg.database.dsn, args.file)
     print(f"imported {count} pool-epochs")
     return EXIT_OK
 
 
 async def _cmd_export(cfg: Config, args: argparse.Namespace) -> int:
-    from indexer.ops.status import export
+    from indexer.accounting.export import export
 
-    text = await export(cfg, args.pool, args.format, args.from_epoch, args.to_epoch)
+    text = await export(cfg.database.dsn, args.pool, args.format, args.from_epoch, args.to_epoch)
     if args.output:
         with open(args.output, "w") as fh:
             fh.write(text)
@@ -169,8 +169,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def exit_code(exc: BaseException) -> int:
     """SPEC §9: 3 when retrying cannot help, 2 for usage and configuration, else 1."""
-    from indexer.daemon import WrongNetwork
     from indexer.db.store import DatabaseBusy
+    from indexer.sync.network import WrongNetwork
     from indexer.sync.ogmios import IntersectionNotFound
 
     leaves = _leaves(exc)

@@ -19,7 +19,7 @@ import time
 from indexer.chain.address import pool_bech32, stake_address
 from indexer.db.store import Store, drop_database, recreate_database
 from indexer.sync import boundary
-from indexer.sync.writer import NetworkInfo
+from indexer.sync.network import NetworkInfo
 
 
 def _h(label: str, size: int) -> bytes:
@@ -75,7 +75,7 @@ async def time_boundary(store: Store, repeat: int) -> list[float]:
                 started = time.perf_counter()
                 await boundary.cross(tx, 5, net, era="babbage")
                 times.append(time.perf_counter() - started)
-                rows = await tx.sql_rows("SELECT count(*) AS n FROM pool_owner_epoch_row")
+                rows = await tx.conn.fetch("SELECT count(*) AS n FROM pool_owner_epoch_row")
                 assert rows[0]["n"] > 0
                 raise _Rollback
         except _Rollback:

@@ -25,7 +25,8 @@ from indexer.config import Config, DatabaseConfig, IndexerConfig, LogConfig, Ogm
 from indexer.db.store import Store, drop_database, recreate_database
 from indexer.simulator.chain import ChainBuilder, Pool, Wallet
 from indexer.simulator.network import Network
-from indexer.sync.writer import Epochs, NetworkInfo, Writer
+from indexer.sync.network import Epochs, NetworkInfo
+from indexer.sync.writer import Writer
 
 Json = dict[str, Any]
 

@@ -215,7 +215,8 @@ async def test_rollback_below_the_pruned_window_is_refused(dsn: str) -> None:
     from indexer.chain.decode import decode_message
     from indexer.chain.epochs import EpochCalendar, parse_era_summaries
     from indexer.db.store import Store
-    from indexer.sync.writer import Epochs, NetworkInfo, RollbackTooDeep, Writer
+    from indexer.sync.network import Epochs, NetworkInfo
+    from indexer.sync.writer import RollbackTooDeep, Writer
     from tests.randomchain import back_frame, frame
 
     net = demo_network()

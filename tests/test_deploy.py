@@ -20,8 +20,8 @@ import asyncpg
 import pytest
 
 from indexer.config import load_config
+from indexer.db.roles import PUBLIC_VIEWS, grant_readonly
 from indexer.db.store import Store
-from indexer.ops.status import PUBLIC_VIEWS, grant_readonly
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

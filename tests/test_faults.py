@@ -20,6 +20,7 @@ from indexer import daemon
 from indexer.chain.types import (
     Block,
     BlockHeight,
+    Checkpoint,
     DecodeError,
     EpochBoundary,
     Point,
@@ -36,7 +37,8 @@ from indexer.simulator.queries import RpcFault
 from indexer.simulator.server import Simulator
 from indexer.sync.capture import RewardCapture, WrongLedgerState
 from indexer.sync.ogmios import IntersectionNotFound, LedgerClient, QueryError, ServerTooNew
-from indexer.sync.writer import Cursor, check_continuity
+from indexer.sync.state import SyncState
+from indexer.sync.writer import check_continuity
 from tests.harness import Running, config, sync, synced, tip_slot, views, wait_for
 from tests.pg import Databases
 from tests.reward_scenarios import ALPHA, GAMMA, POOLS, StoryLedger, build_story
@@ -187,7 +189,7 @@ async def test_an_answer_for_another_epoch_is_refused() -> None:
         sim.extend(*chain[:b + 3])
         old = chain[b - 1]
         client = LedgerClient(sim.url)
-        capture = RewardCapture(None, client, None, None, live_distance=net.k)  # type: ignore[arg-type]
+        capture = RewardCapture(None, client, SyncState(), live_distance=net.k)  # type: ignore[arg-type]
         try:
             with pytest.raises(WrongLedgerState, match=f"not {net.epoch_of(old['slot'])}"):
                 await capture._query(Point(old["slot"], old["id"]), net.epoch_of(old["slot"]))
@@ -346,7 +348,7 @@ def _blk(n: int, ancestor: int, *, height: int | None = None, slot: int | None =
 
 
 def test_continuity_of_blocks_ebbs_and_rollbacks() -> None:
-    cursor = Cursor(slot=10, block_id=_h(1), height=1, epoch=0)
+    cursor = Checkpoint(slot=10, block_id=_h(1), height=1, epoch=0)
     ebb = RollForward(None, None, EpochBoundary(_h(99), _h(2)))
     ok = [_blk(2, 1), ebb, _blk(3, 99, height=3), RollBackward(Point(Slot(20), _h(2)), None),
           _blk(7, 2, height=9, slot=21)]  # after a rollback the height is not known here

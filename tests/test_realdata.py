@@ -22,7 +22,8 @@ from indexer.chain.address import pool_hash_of_vkey
 from indexer.chain.decode import decode_block, decode_message
 from indexer.chain.epochs import EpochCalendar, parse_era_summaries
 from indexer.db.store import Store
-from indexer.sync.writer import Epochs, NetworkInfo, Writer
+from indexer.sync.network import Epochs, NetworkInfo
+from indexer.sync.writer import Writer
 from tests.randomchain import frame
 
 DATA = Path(__file__).parent / "data" / "realdata" / "pallas-blocks"

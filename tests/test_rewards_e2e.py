@@ -14,12 +14,11 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from indexer.accounting.importer import parse_rewards_csv
+from indexer.accounting.importer import import_rewards, parse_rewards_csv
 from indexer.accounting.rewards import operator_split, split_pool_epoch
 from indexer.chain.address import cred_from_stake_address
 from indexer.config import Config
 from indexer.db.store import Store
-from indexer.ops.status import import_rewards
 from indexer.simulator.queries import RpcFault
 from indexer.simulator.server import Simulator
 from tests.harness import Running, config, synced, views, wait_for

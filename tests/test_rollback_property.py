@@ -21,14 +21,14 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
-from indexer.accounting.importer import ImportedReward
+from indexer.accounting.importer import ImportedReward, import_rewards
 from indexer.chain.decode import decode_block, decode_message
 from indexer.chain.epochs import EpochCalendar, parse_era_summaries
 from indexer.chain.types import EpochNo, Point
 from indexer.db.store import Store
-from indexer.ops.status import import_rewards
 from indexer.sync.capture import write_capture
-from indexer.sync.writer import Epochs, NetworkInfo, Writer
+from indexer.sync.network import Epochs, NetworkInfo
+from indexer.sync.writer import Writer
 from tests.harness import VIEWS, owner_rows
 from tests.model import Model
 from tests.pg import Databases

@@ -23,6 +23,7 @@ Postgres ``numeric`` returns) or a ``Fraction``.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -32,6 +33,9 @@ from functools import partial
 from typing import Any
 
 import orjson
+
+from indexer.chain.epochs import EpochCalendar, parse_era_summaries
+from indexer.db.store import Store
 
 __all__ = [
     "ADASTRY_COLUMNS", "COLUMNS", "ExportError", "ada", "share_text", "to_adastry_multiowner",
@@ -259,3 +263,42 @@ def to_adastry_multiowner(rows: Iterable[Mapping[str, Any]]) -> str:
         except (TypeError, ValueError) as exc:
             raise ExportError(f"row {index}: {exc}") from exc
     return _write_csv(ADASTRY_COLUMNS, lines)
+
+
+# --- reading the views ---------------------------------------------------------------------
+
+
+async def export_rows(store: Store, pool_id: str, from_epoch: int | None,
+                      to_epoch: int | None) -> list[dict[str, Any]]:
+    summaries = await store.get_meta("era_summaries")
+    net = await store.get_meta("network") or {}
+    calendar = EpochCalendar(parse_era_summaries(summaries)) if summaries else None
+    start = _parse_time(net.get("system_start"))
+    rows = await store.query("export_owner_rows", pool_id, from_epoch, to_epoch)
+    out = []
+    for r in rows:
+        row = dict(r)
+        if calendar is not None and start is not None:
+            row["epoch_start"] = start + dt.timedelta(
+                seconds=calendar.epoch_start_time(row["spendable_epoch"]))
+        out.append(row)
+    return out
+
+
+def _parse_time(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+FORMATTERS = {"csv": to_csv, "json": to_json, "adastry-multiowner": to_adastry_multiowner}
+
+
+async def export(dsn: str | None, pool_id: str, fmt: str, from_epoch: int | None,
+                 to_epoch: int | None) -> str:
+    store = await Store.connect(dsn)
+    try:
+        rows = await export_rows(store, pool_id, from_epoch, to_epoch)
+    finally:
+        await store.close()
+    return FORMATTERS[fmt](rows)

@@ -2,8 +2,8 @@
 
 The indexer asks the ledger for a pool's ``totalRewards`` R and ``leaderReward`` L during epoch
 e+1 (Ogmios ``rewardsProvenance``). Epochs it could not ask about (``unavailable``: the indexer
-was too far behind the tip) can be filled in from a file. This module only parses and checks
-the file; storing the rows is the caller's job.
+was too far behind the tip) can be filled in from a file. ``parse_rewards_csv`` parses and checks
+the file (pure); ``import_rewards`` stores the figures and their split in one transaction.
 
 Format
 ------
@@ -69,12 +69,15 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
+from indexer.accounting.splits import write_split
 from indexer.chain.address import AddressError, pool_bech32, pool_hash_from_bech32
 from indexer.chain.types import EpochNo, PoolHash
+from indexer.db.store import Store
 
 __all__ = ["COLUMNS", "REQUIRED_COLUMNS", "ImportedReward", "RewardImportError",
-           "parse_rewards_csv"]
+           "import_rewards", "import_rewards_file", "parse_rewards_csv"]
 
 REQUIRED_COLUMNS = ("pool_id", "epoch", "total_rewards_lovelace", "leader_reward_lovelace")
 OPTIONAL_COLUMNS = ("blocks_made", "owners_stake_lovelace", "source")
@@ -205,3 +208,34 @@ def parse_rewards_csv(text: str, *, default_source: str = "import") -> tuple[Imp
     except csv.Error as exc:
         raise RewardImportError(f"malformed CSV: {exc}", line=reader.line_num) from exc
     return tuple(rows)
+
+
+# --- storing -------------------------------------------------------------------------------
+
+
+async def import_rewards(store: Store, items: tuple[ImportedReward, ...]) -> int:
+    """Record imported figures and recompute those epochs' splits (status `imported`). Epochs
+    whose B(e+2) has already passed get their `leader` credit from the import too (the
+    credit is derived from the effective figures)."""
+    async with store.transaction() as tx:
+        for item in items:
+            await tx.run("delete_pool_reward", item.pool_id, item.epoch, "import")
+            rows = await tx.rows("pools_of_epoch", item.epoch, [item.pool_id])
+            figures = (item.total_rewards, item.leader_reward, item.blocks_made,
+                       item.owners_stake)
+            if rows:
+                await write_split(tx, -1, rows[0], item.epoch, "import", figures)
+            else:
+                await tx.run("insert_pool_reward", -1, item.pool_id, item.epoch,
+                             item.total_rewards, item.leader_reward, item.blocks_made,
+                             item.owners_stake, "import", None, None)
+    return len(items)
+
+
+async def import_rewards_file(dsn: str | None, path: str) -> int:
+    items = parse_rewards_csv(Path(path).read_text())
+    store = await Store.connect(dsn)
+    try:
+        return await import_rewards(store, items)
+    finally:
+        await store.close()

@@ -17,7 +17,6 @@ from typing import NamedTuple, NewType
 
 Slot = NewType("Slot", int)
 EpochNo = NewType("EpochNo", int)
-Lovelace = NewType("Lovelace", int)
 BlockHeight = NewType("BlockHeight", int)
 Cred = NewType("Cred", bytes)  # 29 bytes: tag (0 key / 1 script) + blake2b-224 hash
 PoolHash = NewType("PoolHash", bytes)  # 28 bytes: blake2b-224 of the cold verification key
@@ -32,6 +31,22 @@ class Point:
 
     slot: Slot
     id: str  # 64-hex block header hash
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where the indexer stands: its last applied block (every field None: the origin)."""
+
+    slot: int | None = None
+    block_id: str | None = None  # 64-hex
+    height: int | None = None
+    epoch: int | None = None
+
+    @property
+    def point(self) -> Point | None:
+        if self.slot is None or self.block_id is None:
+            return None
+        return Point(Slot(self.slot), self.block_id)
 
 
 @dataclass(frozen=True, slots=True)

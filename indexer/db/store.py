@@ -13,7 +13,6 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import orjson
 
-from indexer.chain.types import Point
+from indexer.chain.types import Checkpoint, Point
 
 _HERE = Path(__file__).resolve().parent
 SCHEMA_FILE = _HERE / "schema.sql"
@@ -83,20 +82,6 @@ def migrations() -> list[tuple[int, Path]]:
 
 
 LATEST_VERSION = migrations()[-1][0]
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    slot: int | None
-    block_hash: bytes | None
-    height: int | None
-    epoch_no: int | None
-
-    @property
-    def point(self) -> Point | None:
-        if self.slot is None or self.block_hash is None:
-            return None
-        return Point(self.slot, self.block_hash.hex())  # type: ignore[arg-type]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -233,7 +218,9 @@ class Store:
     async def checkpoint(self) -> Checkpoint:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(Q["get_checkpoint"])
-        return Checkpoint(row["slot"], row["block_hash"], row["block_height"], row["epoch_no"])
+        block_hash = row["block_hash"]
+        return Checkpoint(row["slot"], block_hash.hex() if block_hash is not None else None,
+                          row["block_height"], row["epoch_no"])
 
     async def get_meta(self, key: str) -> Any:
         async with self._pool.acquire() as conn:
@@ -299,9 +286,6 @@ class StoreTx:
 
     async def rows(self, name: str, *args: Any) -> list[asyncpg.Record]:
         return list(await self.conn.fetch(Q[name], *args))
-
-    async def sql_rows(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return list(await self.conn.fetch(sql, *args))
 
     async def spend(self, tx_ids: list[bytes], idxs: list[int], slots: list[int]) -> None:
         if tx_ids:

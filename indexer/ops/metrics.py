@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from indexer.sync.state import SyncState
+
 if TYPE_CHECKING:
     from indexer.sync.ogmios import ChainFollower
-    from indexer.sync.writer import Writer
 
 log = structlog.get_logger("indexer.ops.metrics")
 
 
-def render(writer: Writer, follower: ChainFollower | None) -> str:
-    s, cur, tip = writer.stats, writer.cursor, writer.stats.tip
+def render(state: SyncState, follower: ChainFollower | None) -> str:
+    s, cur, tip = state.stats, state.cursor, state.stats.tip
     uptime = max(time.monotonic() - s.started, 1e-9)
     lines = [
         ("indexer_tip_slot", "gauge", "Slot of the last committed block", cur.slot or 0),
@@ -44,21 +45,22 @@ def render(writer: Writer, follower: ChainFollower | None) -> str:
 
 
 class MetricsServer:
-    def __init__(self, host: str, port: int, writer: Writer,
+    def __init__(self, host: str, port: int, state: SyncState, k: int,
                  follower: ChainFollower | None) -> None:
-        self.host, self.port, self.writer, self.follower = host, port, writer, follower
+        self.host, self.port, self.state, self.k = host, port, state, k
+        self.follower = follower
 
     def ready(self) -> bool:
-        cur, tip = self.writer.cursor, self.writer.stats.tip
-        return (cur.height is not None and tip is not None
-                and tip.height - cur.height <= 2 * self.writer.net.k)
+        lag = self.state.lag_blocks()
+        return lag is not None and lag <= 2 * self.k
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request = await asyncio.wait_for(reader.readline(), 10)
+            async with asyncio.timeout(10):  # not wait_for: see sync/ogmios.py
+                request = await reader.readline()
             path = request.split(b" ")[1].decode() if request.count(b" ") >= 2 else "/"
             if path.startswith("/metrics"):
-                status, body = "200 OK", render(self.writer, self.follower)
+                status, body = "200 OK", render(self.state, self.follower)
             elif path.startswith("/ready"):
                 ok = self.ready()
                 status, body = ("200 OK", "ready\n") if ok else ("503 Service Unavailable",

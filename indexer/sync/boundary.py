@@ -5,15 +5,11 @@ rollback before B(x) removes exactly this work."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import structlog
 
 from indexer.accounting.splits import resplit_imports
 from indexer.db.store import StoreTx
-
-if TYPE_CHECKING:
-    from indexer.sync.writer import NetworkInfo
+from indexer.sync.network import NetworkInfo
 
 log = structlog.get_logger("indexer.sync.boundary")
 

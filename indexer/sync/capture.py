@@ -22,17 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from indexer.accounting.splits import PoolFigures, write_split
 from indexer.chain.types import CRED_KEY, CRED_SCRIPT, Point
 from indexer.db.store import Store, StoreTx
-from indexer.sync.ogmios import TRANSIENT, LedgerClient, QueryError
-
-if TYPE_CHECKING:
-    from indexer.sync.writer import NetworkInfo, Writer
+from indexer.sync.ogmios import TRANSIENT, LedgerClient, QueryError, ada_lovelace, backoff_delay_s
+from indexer.sync.state import SyncState
 
 log = structlog.get_logger("indexer.sync.capture")
 
@@ -41,14 +39,6 @@ RETRY_FIRST_S, RETRY_MAX_S = 5.0, 300.0
 
 class WrongLedgerState(Exception):
     """The acquired state is not in the epoch we asked about."""
-
-
-def _lovelace(value: Any) -> int:
-    inner = value.get("ada", value) if isinstance(value, dict) else None
-    if not isinstance(inner, dict) or type(inner.get("lovelace")) is not int \
-            or not 0 <= inner["lovelace"] < 1 << 63:
-        raise ValueError(f"not an ada amount: {str(value)[:80]}")
-    return int(inner["lovelace"])
 
 
 def pool_figures(provenance: dict[str, Any], pool_id: str, owners_hex: set[str]
@@ -66,22 +56,22 @@ def pool_figures(provenance: dict[str, Any], pool_id: str, owners_hex: set[str]
         entry = pools.get(pool_id)
         if entry is None:
             return PoolFigures(0, 0, 0, None)
-        owners_stake = sum(_lovelace(d["stake"]) for d in entry.get("delegators", ())
+        owners_stake = sum(ada_lovelace(d["stake"]) for d in entry.get("delegators", ())
                            if d.get("from", "verificationKey") == "verificationKey"
                            and d.get("credential") in owners_hex)
         blocks = entry.get("blocksMade", 0)
         if type(blocks) is not int or not 0 <= blocks < 1 << 31:
             raise ValueError(f"blocksMade {str(blocks)[:40]}")
-        return PoolFigures(_lovelace(entry["totalRewards"]), _lovelace(entry["leaderReward"]),
+        return PoolFigures(ada_lovelace(entry["totalRewards"]), ada_lovelace(entry["leaderReward"]),
                            blocks, owners_stake)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return PoolFigures(None, None, None, None, "unreadable", f"{type(exc).__name__}: {exc}")
 
 
 class RewardCapture:
-    def __init__(self, store: Store, ledger: LedgerClient, writer: Writer, net: NetworkInfo,
+    def __init__(self, store: Store, ledger: LedgerClient, state: SyncState,
                  *, live_distance: int) -> None:
-        self.store, self.ledger, self.writer, self.net = store, ledger, writer, net
+        self.store, self.ledger, self.state = store, ledger, state
         self.live_distance = live_distance
         self.done: set[int] = set()
         self.checked: set[int] = set()  # boundaries whose credits were compared with the ledger
@@ -99,7 +89,7 @@ class RewardCapture:
         the ledger what is due (a large rewardsProvenance answer takes a while on mainnet: the
         writer goes on meanwhile)."""
         while True:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation that
             # arrives as the event fires, and the TaskGroup would then wait for us forever
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._next_retry_in()):
@@ -121,16 +111,16 @@ class RewardCapture:
         """Retry with backoff (5 s doubling to 5 min), warning once per epoch: a server that
         does not offer the query must not flood the log."""
         n = self._failures.get(epoch, (0, 0.0))[0] + 1
-        delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (n - 1))
+        delay = backoff_delay_s(n, RETRY_FIRST_S, RETRY_MAX_S)
         self._failures[epoch] = (n, time.monotonic() + delay)
         (log.warning if n == 1 else log.debug)("capture.query_failed", epoch=epoch,
                                                error=str(exc), attempt=n, retry_in_s=delay)
 
     async def on_commit(self) -> None:
-        cur, tip = self.writer.cursor, self.writer.stats.tip
-        if self.writer.stats.rollbacks != self._rollbacks:
+        cur, tip = self.state.cursor, self.state.stats.tip
+        if self.state.stats.rollbacks != self._rollbacks:
             # a rollback may have undone a capture (its live_epoch row) or a boundary's credits
-            self._rollbacks = self.writer.stats.rollbacks
+            self._rollbacks = self.state.stats.rollbacks
             self.done.clear()
             self.checked.clear()
         if cur.epoch is None or cur.height is None or tip is None \
@@ -204,7 +194,7 @@ class RewardCapture:
             for entry in answer or ():  # 6.13+: a list of {from, credential, rewards, …}
                 tag = CRED_SCRIPT if entry.get("from") == "script" else CRED_KEY
                 cred = bytes((tag,)) + bytes.fromhex(entry["credential"])
-                ledger[cred] = ledger.get(cred, 0) + _lovelace(entry["rewards"])
+                ledger[cred] = ledger.get(cred, 0) + ada_lovelace(entry["rewards"])
         except (QueryError, *TRANSIENT, ValueError, KeyError, TypeError,
                 AttributeError) as exc:
             log.warning("capture.credit_check_failed", epoch=epoch, error=str(exc))

@@ -124,6 +124,21 @@ async def check_server(url: str, *, reconnect_max_s: float = 30.0) -> dict[str, 
     return health
 
 
+def backoff_delay_s(failures: int, first_s: float, cap_s: float) -> float:
+    """The wait after the ``failures``-th failure in a row: doubling from ``first_s``, capped."""
+    return min(cap_s, first_s * 2 ** (max(1, failures) - 1))
+
+
+def ada_lovelace(value: Any) -> int:
+    """An Ogmios ada amount (``{"ada": {"lovelace": n}}``, or 6.0's ``{"lovelace": n}``) as
+    integer lovelace within a bigint; ``ValueError`` otherwise."""
+    inner = value.get("ada", value) if isinstance(value, dict) else None
+    if not isinstance(inner, dict) or type(inner.get("lovelace")) is not int \
+            or not 0 <= inner["lovelace"] < 1 << 63:
+        raise ValueError(f"not an ada amount: {str(value)[:80]}")
+    return int(inner["lovelace"])
+
+
 class Backoff:
     """Capped exponential backoff with rate-limited logs (first failure, then every 10th)."""
 
@@ -132,7 +147,7 @@ class Backoff:
 
     async def wait(self, event: str, error: BaseException) -> None:
         self.failures += 1
-        delay = min(self.cap_s, self.first_s * 2 ** (self.failures - 1))
+        delay = backoff_delay_s(self.failures, self.first_s, self.cap_s)
         if self.failures == 1 or self.failures % 10 == 0:
             log.warning(event, error=repr(error), attempt=self.failures, retry_in_s=delay)
         await asyncio.sleep(delay)
@@ -263,7 +278,10 @@ class LedgerClient:
         started = time.monotonic()
         await ws.send(orjson.dumps(msg).decode())
         while True:
-            raw = await asyncio.wait_for(ws.recv(decode=False), self.timeout_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that arrives
+            # as the answer does, and a TaskGroup would then wait for this task forever
+            async with asyncio.timeout(self.timeout_s):
+                raw = await ws.recv(decode=False)
             # big answers (rewardsProvenance) are parsed off the event loop
             reply = (await asyncio.to_thread(orjson.loads, raw) if len(raw) > 1 << 20
                      else orjson.loads(raw))

@@ -10,23 +10,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
 from indexer.chain.decode import decode_message
-from indexer.chain.epochs import EpochCalendar
 from indexer.chain.types import (
     Block,
     ChainEvent,
+    Checkpoint,
     DecodeError,
     Point,
     RollBackward,
     RollForward,
-    Tip,
 )
 from indexer.db.store import Store, StoreTx
 from indexer.sync import boundary
+from indexer.sync.network import Epochs, NetworkInfo
 from indexer.sync.rows import (
     BLOCK_COLUMNS,
     MIR_COLUMNS,
@@ -38,66 +38,35 @@ from indexer.sync.rows import (
     active_epoch,
     pool_cert_record,
 )
+from indexer.sync.state import SyncState
 
 log = structlog.get_logger("indexer.sync.writer")
 
 _BIGINT_END = 1 << 63  # slots and heights are bigint columns
 
 
-@dataclass(frozen=True)
-class NetworkInfo:
-    network_id: int  # 1 mainnet, 0 test networks
-    k: int  # security parameter
-    pool_deposit: int  # lovelace refunded at a pool's retirement
-    pools: tuple[bytes, ...] | None  # pool hashes to materialize; None = all
-
-
-class Epochs:
-    """The epoch calendar, refreshed from ``eraSummaries`` when the chain passes its horizon
-    (the end of the last era is only a forecast); beyond that the last era is extrapolated."""
-
-    def __init__(self, calendar: EpochCalendar,
-                 refresh: Callable[[], Awaitable[EpochCalendar]] | None = None) -> None:
-        self.calendar, self._refresh = calendar, refresh
-        self._refreshed_for: int | None = None
-
-    async def ensure(self, slot: int) -> None:
-        horizon = self.calendar.horizon_slot
-        if (self._refresh is not None and horizon is not None and slot >= horizon
-                and self._refreshed_for != horizon):
-            self._refreshed_for = horizon
-            self.calendar = await self._refresh()
-
-    def epoch_of(self, slot: int) -> int:
-        return int(self.calendar.epoch_of(slot))
-
-
 @dataclass
-class WriterStats:
-    blocks: int = 0
-    txs: int = 0
-    batches: int = 0
-    rollbacks: int = 0
-    last_commit_s: float = 0.0
-    tip: Tip | None = None
-    started: float = field(default_factory=time.monotonic)
+class _Position:
+    """The batch's working copy of the cursor (committed as a ``Checkpoint``)."""
+
+    slot: int | None
+    block_id: str | None
+    height: int | None
+    epoch: int | None
+    header: str | None  # a Byron EBB applied after block_id (None: block_id)
+
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.slot, self.block_id, self.height, self.epoch)
 
 
-@dataclass
-class Cursor:
-    slot: int | None = None
-    block_id: str | None = None
-    height: int | None = None
-    epoch: int | None = None
-    header_id: str | None = None  # a Byron EBB applied after block_id (None: block_id)
-
-
-def check_continuity(cursor: Cursor, events: list[ChainEvent]) -> tuple[int, DecodeError | None]:
+def check_continuity(cursor: Checkpoint, events: list[ChainEvent], header: str | None = None
+                     ) -> tuple[int, DecodeError | None]:
     """How many of ``events`` follow on from ``cursor`` (and the error at the first that does
     not): each block names the previous header as its ``ancestor`` (an epoch-boundary block
-    counts as a header), is one higher and at a later slot. After a rollback the height of the
-    point is not known here, so only the ancestor is checked for the next block. Pure."""
-    header, slot, height = cursor.header_id or cursor.block_id, cursor.slot, cursor.height
+    counts as a header: ``header`` is one applied after the cursor), is one higher and at a
+    later slot. After a rollback the height of the point is not known here, so only the
+    ancestor is checked for the next block. Pure."""
+    header, slot, height = header or cursor.block_id, cursor.slot, cursor.height
     for i, ev in enumerate(events):
         if isinstance(ev, RollBackward):
             header = ev.point.id if ev.point is not None else None
@@ -130,22 +99,23 @@ class RollbackTooDeep(Exception):
 
 
 class Writer:
+    """Applies batches and owns the sync state (``state``): the only code that changes it."""
+
     def __init__(self, store: Store, epochs: Epochs, net: NetworkInfo, *,
                  batch_max_blocks: int = 500, batch_max_bytes: int = 32 << 20,
-                 prune_every_batches: int = 50) -> None:
+                 prune_every_batches: int = 50, state: SyncState | None = None) -> None:
         self.store, self.epochs, self.net = store, epochs, net
         self.batch_max_blocks, self.batch_max_bytes = batch_max_blocks, batch_max_bytes
         self.prune_every = prune_every_batches
-        self.cursor = Cursor()
-        self.stats = WriterStats()
+        self.state = state if state is not None else SyncState()
         self.after_commit: list[Callable[[], Awaitable[None]]] = []
         self.pruned_slot: int | None = None  # spends at or before it are forgotten
+        self._header: str | None = None  # a Byron EBB applied after the cursor
 
     async def load(self) -> None:
-        cp = await self.store.checkpoint()
+        self.state.cursor = await self.store.checkpoint()
         self.pruned_slot = await self.store.get_meta("pruned_slot")
-        self.cursor = Cursor(cp.slot, cp.block_hash.hex() if cp.block_hash else None,
-                             cp.height, cp.epoch_no)
+        self._header = None
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -176,7 +146,7 @@ class Writer:
             except DecodeError as exc:
                 error = exc
                 break
-        good, broken = check_continuity(self.cursor, events)
+        good, broken = check_continuity(self.state.cursor, events, self._header)
         if broken is not None:
             error = broken
         if good:
@@ -209,7 +179,8 @@ class Writer:
 
     async def apply(self, events: list[ChainEvent]) -> None:
         started = time.monotonic()
-        cursor = Cursor(**vars(self.cursor))
+        cur, stats = self.state.cursor, self.state.stats
+        cursor = _Position(cur.slot, cur.block_id, cur.height, cur.epoch, self._header)
         await self._prepare(events)
         async with self.store.transaction() as tx:
             rows = BatchRows(self.net.network_id)
@@ -218,23 +189,23 @@ class Writer:
                     await self._flush(tx, rows)
                     rows = BatchRows(self.net.network_id)
                     await self._rollback(tx, ev.point, cursor)
-                    self.stats.tip = ev.tip or self.stats.tip
+                    stats.tip = ev.tip or stats.tip
                     continue
-                self.stats.tip = ev.tip or self.stats.tip
+                stats.tip = ev.tip or stats.tip
                 if ev.block is None:  # Byron epoch-boundary block: no slot, no content
-                    cursor.header_id = ev.ebb.id if ev.ebb is not None else cursor.header_id
+                    cursor.header = ev.ebb.id if ev.ebb is not None else cursor.header
                     continue
                 rows = await self._forward(tx, rows, ev.block, cursor)
             await self._flush(tx, rows)
             await tx.set_checkpoint(cursor.slot, bytes.fromhex(cursor.block_id)
                                     if cursor.block_id else None, cursor.height, cursor.epoch)
             pruned = None
-            if (self.stats.batches + 1) % self.prune_every == 0:
+            if (stats.batches + 1) % self.prune_every == 0:
                 pruned = await self._prune(tx)
-        self.stats.batches += 1
-        self.cursor = cursor
+        stats.batches += 1
+        self.state.cursor, self._header = cursor.checkpoint(), cursor.header
         self.pruned_slot = pruned if pruned is not None else self.pruned_slot
-        self.stats.last_commit_s = time.monotonic() - started
+        stats.last_commit_s = time.monotonic() - started
 
     async def _prepare(self, events: list[ChainEvent]) -> None:
         """Before the transaction opens: check what must fit the columns, and refresh the
@@ -254,7 +225,7 @@ class Writer:
                                       block_id=ev.point.id, field="point.slot")
                 await self.epochs.ensure(ev.point.slot)
 
-    async def _forward(self, tx: StoreTx, rows: BatchRows, block: Block, cursor: Cursor
+    async def _forward(self, tx: StoreTx, rows: BatchRows, block: Block, cursor: _Position
                        ) -> BatchRows:
         epoch = self.epochs.epoch_of(block.slot)
         if cursor.epoch is not None and epoch > cursor.epoch:
@@ -265,17 +236,17 @@ class Writer:
         rows.add_block(block, epoch)
         cursor.slot, cursor.block_id, cursor.height, cursor.epoch = (
             block.slot, block.id, block.height, epoch)
-        cursor.header_id = None  # = block_id
-        self.stats.blocks += 1
-        self.stats.txs += len(block.transactions)
+        cursor.header = None
+        self.state.stats.blocks += 1
+        self.state.stats.txs += len(block.transactions)
         return rows
 
-    async def _rollback(self, tx: StoreTx, point: Point | None, cursor: Cursor) -> None:
+    async def _rollback(self, tx: StoreTx, point: Point | None, cursor: _Position) -> None:
         if point is None:
             slot, epoch, height = -1, -1, None
         else:
             slot, epoch = point.slot, self.epochs.epoch_of(point.slot)
-            found = await tx.sql_rows("SELECT height FROM block WHERE slot = $1", slot)
+            found = await tx.rows("block_height_at", slot)
             height = found[0]["height"] if found else None
         if self.pruned_slot is not None and slot < self.pruned_slot:
             raise RollbackTooDeep(
@@ -283,13 +254,13 @@ class Writer:
                 f"spent outputs were already pruned (more than k = {self.net.k} blocks deep); "
                 "resync from an earlier point into a fresh database")
         if cursor.slot is not None and (cursor.slot != slot or point is None):
-            self.stats.rollbacks += 1
+            self.state.stats.rollbacks += 1
             log.info("writer.rollback", to_slot=slot, from_slot=cursor.slot)
         await tx.run("rollback", slot, epoch)
         cursor.slot = None if point is None else point.slot
         cursor.block_id = None if point is None else point.id
         cursor.height, cursor.epoch = height, (None if point is None else epoch)
-        cursor.header_id = None
+        cursor.header = None
 
     async def _flush(self, tx: StoreTx, rows: BatchRows) -> None:
         if not rows.blocks:

@@ -75,6 +75,9 @@ WITH gone AS (
 DELETE FROM utxo u USING gone g WHERE u.tx_id = g.tx_id AND u.idx = g.idx;
 
 -- The slot of the block k blocks below the tip: spends at or before it can no longer be undone.
+-- name: block_height_at
+SELECT height FROM block WHERE slot = $1;
+
 -- name: window_slot
 SELECT slot FROM block WHERE height <= (SELECT max(height) FROM block) - $1
 ORDER BY slot DESC LIMIT 1;
