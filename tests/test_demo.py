@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from indexer.db.dsn import with_database, without_password
 from indexer.demo import postgres as embedded_pg
 from indexer.demo import run as demo
 from indexer.demo.ledger import REWARD_PER_BLOCK, DemoLedger, leader_reward
@@ -23,7 +24,7 @@ from indexer.demo.report import short_address
 from indexer.demo.run import run_demo
 from indexer.demo.scenarios import DEMO_POOL, DEMO_WALLETS, build_demo_chain, demo_network
 from indexer.simulator.server import Simulator
-from tests.pg import Databases, with_database
+from tests.pg import Databases
 from tests.schema_check import validate_ref
 
 SUMMARY = re.compile(r"^\s*(\d+)\s+(\d+)\s+([a-z]+)\s+(met|NOT met)\s+(\S+)\s+(\S+)\s+(\S+)"
@@ -114,7 +115,7 @@ async def test_demo_prints_the_views_of_the_demo_pool(databases: Databases,
     assert max(len(line) for line in out.splitlines()) <= 100
     assert re.search(r"^  mir\s+stake_test1…\w{4} carol\s+4\s+5\s+1,000\.000000", out, re.M)
     assert re.search(r"^\s+5\s+\d+ stake_test1…\w{4} carol\s+1,000\.000000", out, re.M)
-    assert f'"{demo._without_password(dsn)[0]}"' in out
+    assert f'"{without_password(dsn)[0]}"' in out
     assert "FROM pool_owner_epoch" in out
 
 

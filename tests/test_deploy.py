@@ -6,10 +6,8 @@ Fast, no network, no Docker (none runs here): structure and SQL are checked, not
 from __future__ import annotations
 
 import configparser
-import importlib.util
 import json
 import re
-import sys
 import tomllib
 import uuid
 from fnmatch import fnmatch
@@ -311,34 +309,3 @@ async def test_dashboard_sql_runs_on_the_schema_as_the_readonly_role(dsn: str) -
             await conn.execute(f'DROP OWNED BY "{role}"')
             await conn.execute(f'DROP ROLE "{role}"')
         await conn.close()
-
-
-def _render_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "render_dashboard", ROOT / "scripts" / "render_dashboard.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-async def test_render_dashboard_script(dsn: str, tmp_path: Path) -> None:
-    """scripts/render_dashboard.py runs every panel and writes its page (no Chromium)."""
-    render = _render_module()
-    out = tmp_path / "dashboard.html"
-    args = render.argparse.Namespace(dsn=dsn, dashboard=str(DASHBOARD), var=[f"pool={POOL}"],
-                                     out=str(out), screenshot=None, chromium=None)
-    assert await render.main_async(args) == 0
-    page = out.read_text()
-    for panel in dashboard()["panels"]:
-        assert render.esc(panel["title"]) in page
-    assert "Query failed" not in page
-    assert render.substitute("a = ${pool:sqlstring} AND b = '$pool' AND $__timeFilter(t)",
-                             {"pool": "x'y"}) == "a = 'x''y' AND b = 'x'y' AND $__timeFilter(t)"
-    frame = render.Frame(["epoch", "series", "v"], [["4", "4", "5"], ["a", "b", "a"],
-                                                    [1, 2, 3]])
-    matrix = render.grouping_to_matrix(frame, {"rowField": "epoch", "columnField": "series",
-                                               "valueField": "v"})
-    assert matrix.names == ["epoch\\series", "a", "b"]
-    assert matrix.columns == [["4", "5"], [1, 3], [2, None]]

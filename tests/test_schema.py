@@ -1,19 +1,63 @@
-"""schema.sql is the truth; the numbered migrations must build the same catalog."""
+"""schema.sql is the truth; the numbered migrations must build the same catalog. And every
+named query the code runs exists, and every query in the files is used."""
 
 from __future__ import annotations
 
-from indexer.db.store import LATEST_VERSION, Store, migrations
+import re
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from indexer.db.store import LATEST_VERSION, Q, Store, migrations
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def _replay_migrations(dsn: str, upto: int) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for version, path in migrations():
+            if version <= upto:
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+    finally:
+        await conn.close()
+
+
+async def _catalog(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
+    """A comparable description of the schema: columns, indexes, views, constraints and
+    functions."""
+    queries = {
+        "columns": "SELECT table_name, column_name, data_type, numeric_precision, "
+                   "numeric_scale, is_nullable, column_default FROM information_schema.columns "
+                   "WHERE table_schema = current_schema() ORDER BY 1, 2",
+        "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes "
+                   "WHERE schemaname = current_schema() ORDER BY 1, 2",
+        "views": "SELECT viewname, definition FROM pg_views "
+                 "WHERE schemaname = current_schema() ORDER BY 1",
+        "constraints": "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+                       "FROM pg_constraint WHERE connamespace = current_schema()::regnamespace "
+                       "ORDER BY 1, 2",
+        "functions": "SELECT proname, pg_get_function_identity_arguments(oid), "
+                     "pg_get_functiondef(oid) FROM pg_proc "
+                     "WHERE pronamespace = current_schema()::regnamespace ORDER BY 1, 2",
+    }
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {k: [tuple(r) for r in await conn.fetch(sql)] for k, sql in queries.items()}
+    finally:
+        await conn.close()
 
 
 async def test_migrations_build_the_same_catalog_as_schema_sql(empty_dsn: str,
                                                                dsn: str) -> None:
-    replayed, fresh = await Store.connect(empty_dsn), await Store.connect(dsn)
+    await _replay_migrations(empty_dsn, LATEST_VERSION)
+    assert await _catalog(empty_dsn) == await _catalog(dsn)
+    fresh = await Store.connect(dsn)
     try:
-        await replayed.apply_migration_files(LATEST_VERSION)
-        assert await replayed.catalog() == await fresh.catalog()
         assert await fresh.schema_version() == LATEST_VERSION
     finally:
-        await replayed.close()
         await fresh.close()
 
 
@@ -45,3 +89,19 @@ async def test_newer_database_is_refused(dsn: str) -> None:
 def test_migration_files_are_numbered_from_one() -> None:
     numbers = [n for n, _ in migrations()]
     assert numbers == list(range(1, len(numbers) + 1))
+
+
+def _names_used_in_code() -> set[str]:
+    """Query names passed to the store's runners: ``.run("x"``, ``.rows("x"``,
+    ``.query("x"`` and ``Q["x"]`` in the product and its scripts."""
+    pattern = re.compile(r"""(?:\.(?:run|rows|query)\(|Q\[)\s*["'](\w+)["']""")
+    used: set[str] = set()
+    for path in [*(ROOT / "indexer").rglob("*.py"), *(ROOT / "scripts").rglob("*.py")]:
+        used |= set(pattern.findall(path.read_text()))
+    return used
+
+
+def test_every_query_name_exists_and_every_query_is_used() -> None:
+    used = _names_used_in_code()
+    assert used - set(Q) == set(), "named in the code, missing from indexer/db/queries/*.sql"
+    assert set(Q) - used == set(), "defined in indexer/db/queries/*.sql, used nowhere"

@@ -89,14 +89,12 @@ class TxOut(NamedTuple):
 class StakeRegistration:
     cert_index: int
     cred: Cred
-    deposit: int | None  # only Conway-style certificates carry it
 
 
 @dataclass(frozen=True, slots=True)
 class StakeDeregistration:
     cert_index: int
     cred: Cred
-    deposit: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +184,6 @@ class Block:
     slot: Slot
     issuer: PoolHash | None  # blake2b-224 of issuer.verificationKey; None for Byron blocks
     transactions: tuple[Tx, ...]
-    size_bytes: int = 0
 
     @property
     def point(self) -> Point:

@@ -254,6 +254,33 @@ CREATE TABLE reward_settlement (
 CREATE INDEX reward_settlement_boundary ON reward_settlement (boundary_epoch);
 
 -- ---------------------------------------------------------------------------------------------
+-- Ledger rules used by several queries, written once.
+
+-- Whether each credential of `creds` is registered now: its latest registration or
+-- deregistration certificate is a registration (credentials never registered are absent).
+CREATE FUNCTION stake_registered(creds bytea[])
+RETURNS TABLE (cred bytea, registered boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT ON (e.cred) e.cred, e.kind = 0
+    FROM stake_event e
+    WHERE e.cred = ANY (creds) AND e.kind IN (0, 1)
+    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
+$$;
+
+-- The latest registration certificate of each pool (of `pools`, or every pool when null) among
+-- those in effect by epoch `upto_epoch` (any when null): P_e with upto_epoch = e (SPEC §3).
+CREATE FUNCTION pool_registration(pools bytea[], upto_epoch integer)
+RETURNS SETOF pool_cert
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT ON (c.pool_hash) c.*
+    FROM pool_cert c
+    WHERE c.kind = 'registration'
+      AND (pools IS NULL OR c.pool_hash = ANY (pools))
+      AND (upto_epoch IS NULL OR c.active_epoch_no <= upto_epoch)
+    ORDER BY c.pool_hash, c.slot DESC, c.tx_index DESC, c.cert_index DESC
+$$;
+
+-- ---------------------------------------------------------------------------------------------
 -- Public views (SPEC §7). Stable names; lovelace as bigint, shares as numeric.
 
 CREATE VIEW chain_tip AS

@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
 
 from indexer.chain.types import Checkpoint, Point
+from indexer.db.dsn import with_database
 
 _HERE = Path(__file__).resolve().parent
 SCHEMA_FILE = _HERE / "schema.sql"
@@ -174,35 +174,6 @@ class Store:
             applied.append(version)
         return applied
 
-    async def apply_migration_files(self, upto: int) -> None:
-        """Build a schema by replaying migrations from scratch (for the catalog test)."""
-        async with self._pool.acquire() as conn:
-            for version, path in migrations():
-                if version <= upto:
-                    async with conn.transaction():
-                        await conn.execute(path.read_text())
-
-    async def catalog(self) -> dict[str, list[tuple[Any, ...]]]:
-        """A comparable description of the public schema (tables, columns, indexes, views)."""
-        async with self._pool.acquire() as conn:
-            cols = await conn.fetch(
-                "SELECT table_name, column_name, data_type, is_nullable, column_default "
-                "FROM information_schema.columns WHERE table_schema = current_schema() "
-                "ORDER BY 1, 2")
-            idx = await conn.fetch(
-                "SELECT tablename, indexname, indexdef FROM pg_indexes "
-                "WHERE schemaname = current_schema() ORDER BY 1, 2")
-            views = await conn.fetch(
-                "SELECT viewname, definition FROM pg_views "
-                "WHERE schemaname = current_schema() ORDER BY 1")
-            cons = await conn.fetch(
-                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
-                "FROM pg_constraint WHERE connamespace = current_schema()::regnamespace "
-                "ORDER BY 1, 2")
-        return {k: [tuple(r) for r in v]
-                for k, v in {"columns": cols, "indexes": idx, "views": views,
-                             "constraints": cons}.items()}
-
     async def check(self) -> list[str]:
         """Problems that stop the daemon from running against this database (empty = fine)."""
         version = await self.schema_version()
@@ -318,12 +289,6 @@ Record = asyncpg.Record
 DatabaseError = (OSError, asyncpg.PostgresError, TimeoutError)
 
 
-def database_dsn(dsn: str, name: str) -> str:
-    """The same server and credentials, another database."""
-    parts = urlsplit(dsn)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 async def recreate_database(admin_dsn: str, name: str, *, timeout_s: float = 15.0) -> str:
     """Drop (if present) and create database ``name``; returns its DSN."""
     if not name.replace("_", "").isalnum():
@@ -334,7 +299,7 @@ async def recreate_database(admin_dsn: str, name: str, *, timeout_s: float = 15.
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return database_dsn(admin_dsn, name)
+    return with_database(admin_dsn, name)
 
 
 async def drop_database(admin_dsn: str, name: str) -> None:
@@ -352,11 +317,3 @@ async def _drop(conn: asyncpg.Connection, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     except asyncpg.PostgresSyntaxError:  # PostgreSQL before 13 has no FORCE
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
-async def fetch_with_columns(store: Store, sql: str, *args: Any
-                             ) -> tuple[list[str], list[asyncpg.Record]]:
-    """The column names of ``sql`` (known even when it returns no rows) and its rows."""
-    async with store._pool.acquire() as conn:
-        stmt = await conn.prepare(sql)
-        return [a.name for a in stmt.get_attributes()], list(await stmt.fetch(*args))

@@ -11,8 +11,9 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from urllib.parse import urlsplit, urlunsplit
 
+from indexer.accounting.export import ada as exact_ada
+from indexer.db.dsn import without_password
 from indexer.db.store import Record, Store
 from indexer.demo.postgres import EmbeddedPostgres
 from indexer.demo.scenarios import DEMO_WALLETS
@@ -36,9 +37,8 @@ def ada(lovelace: int | None) -> str:
     """Lovelace as ADA with 6 decimals and thousands separators; None as a dash."""
     if lovelace is None:
         return "—"
-    sign = "-" if lovelace < 0 else ""
-    whole, frac = divmod(abs(int(lovelace)), 1_000_000)
-    return f"{sign}{whole:,}.{frac:06d}"
+    whole, frac = exact_ada(int(lovelace)).split(".")
+    return f"{'-' if whole.startswith('-') else ''}{int(whole.lstrip('-')):,}.{frac}"
 
 
 def short_address(addr: str) -> str:
@@ -238,19 +238,9 @@ def _psql(embedded: EmbeddedPostgres | None) -> str:
     return "psql"
 
 
-def _without_password(dsn: str) -> tuple[str, bool]:
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn, False
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "")
-    return urlunsplit((parts.scheme, f"{user}@{netloc[1]}", parts.path, parts.query,
-                       parts.fragment)), True
-
-
 def connect_help(dsn: str, pool_id: str, last_epoch: int, psql: str,
                  note: str | None = None) -> str:
-    shown, had_password = _without_password(dsn)
+    shown, had_password = without_password(dsn)
     lines = [f'  {psql} "{shown}"']
     if had_password:
         lines.append("  (password left out: add it, or set PGPASSWORD)")

@@ -34,39 +34,21 @@ import structlog
 from indexer import daemon
 from indexer import log as logsetup
 from indexer.config import Config, DatabaseConfig, IndexerConfig, LogConfig, OgmiosConfig
+from indexer.db.dsn import without_password
 from indexer.db.store import DatabaseError, Store, recreate_database
-from indexer.demo.ledger import REWARD_PER_BLOCK, DemoLedger, PoolRewards, leader_reward
+from indexer.demo.ledger import DemoLedger
 from indexer.demo.postgres import EmbeddedPostgres
 from indexer.demo.report import (
-    DemoReport,
     _psql,
-    _without_password,
     _wrap,
     build_report,
     connect_help,
-    short_address,
 )
 from indexer.demo.scenarios import DEMO_POOL, build_demo_chain, demo_network
 from indexer.simulator.network import Network
 from indexer.simulator.server import Simulator
 
-# DemoReport, build_report, connect_help, short_address (indexer.demo.report) and DemoLedger,
-# PoolRewards, leader_reward, REWARD_PER_BLOCK (indexer.demo.ledger) are re-exported:
-# they were defined here before the split.
-__all__ = [
-    "DEFAULT_DATABASE",
-    "REWARD_PER_BLOCK",
-    "DemoLedger",
-    "DemoReport",
-    "PoolRewards",
-    "build_report",
-    "connect_help",
-    "fresh_database",
-    "index_demo_chain",
-    "leader_reward",
-    "run_demo",
-    "short_address",
-]
+__all__ = ["DEFAULT_DATABASE", "fresh_database", "index_demo_chain", "run_demo"]
 
 Json = dict[str, Any]
 DEFAULT_DATABASE = "indexer_demo"
@@ -171,7 +153,7 @@ async def fresh_database(admin_dsn: str, name: str) -> str:
     try:  # first see that the server answers, so that only that failure is worded as such
         probe = await asyncio.wait_for(Store.connect(admin_dsn, max_size=1), 15)
     except DatabaseError as exc:
-        raise DemoError(f"cannot connect to PostgreSQL ({_without_password(admin_dsn)[0]}): "
+        raise DemoError(f"cannot connect to PostgreSQL ({without_password(admin_dsn)[0]}): "
                         f"{exc}") from exc
     await probe.close()
     return await recreate_database(admin_dsn, name)

@@ -28,7 +28,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from indexer.simulator import queries as q
+import indexer.simulator.queries as q
 from indexer.simulator.chain import block_point, block_tip
 from indexer.simulator.network import Network
 

@@ -52,7 +52,6 @@ class BatchRows:
     pool_certs: list[PoolCertRow] = field(default_factory=list)
     withdrawals: list[tuple[Any, ...]] = field(default_factory=list)
     mirs: list[tuple[Any, ...]] = field(default_factory=list)
-    tx_count: int = 0
 
     def add_block(self, block: Block, epoch: int) -> None:
         slot = block.slot
@@ -74,7 +73,6 @@ class BatchRows:
                 slots.append(slot)
             if tx.certificates or tx.withdrawals or tx.mir:
                 self._add_events(block, epoch, tx.index, tx.id, tx)
-        self.tx_count += len(block.transactions)
 
     def _add_events(self, block: Block, epoch: int, tx_index: int, tx_id: bytes, tx: Any) -> None:
         slot, net = block.slot, self.network_id

@@ -286,20 +286,7 @@ def decode_block(block: dict[str, Any], network_id: int | None = None) -> Block 
         except _SHAPE_ERRORS as exc:
             raise DecodeError(f"malformed transaction ({type(exc).__name__}: {_cut(str(exc))})",
                               block_id=bid, slot=slot, field=f"transactions[{i}]") from exc
-    return Block(era, bid, ancestor, BlockHeight(height), Slot(slot), issuer, tuple(txs),
-                 _size(block, bid, slot))
-
-
-def _size(block: dict[str, Any], bid: str, slot: int) -> int:
-    """``size.bytes`` (informative only; 0 when absent, an error when malformed)."""
-    size = block.get("size")
-    if size is None:
-        return 0
-    n: Any = size.get("bytes") if type(size) is dict else None
-    if not _is_u64(n):
-        raise DecodeError(f"malformed size {_show(size)}", block_id=bid, slot=slot,
-                          field="size.bytes")
-    return int(n)
+    return Block(era, bid, ancestor, BlockHeight(height), Slot(slot), issuer, tuple(txs))
 
 
 def _ebb(block: dict[str, Any]) -> EpochBoundary:

@@ -69,17 +69,12 @@ def _stake_credential(c: dict[str, Any]) -> Cred:
     raise _Bad(f"unknown credential origin {_show(origin)}", "from")
 
 
-def _opt_deposit(c: dict[str, Any]) -> int | None:
-    dep = c.get("deposit")
-    return None if dep is None else _ada(dep, "deposit", 0, _U64)
-
-
 def _registration(c: dict[str, Any], k: int) -> Certificate:
-    return StakeRegistration(k, _stake_credential(c), _opt_deposit(c))
+    return StakeRegistration(k, _stake_credential(c))
 
 
 def _deregistration(c: dict[str, Any], k: int) -> Certificate:
-    return StakeDeregistration(k, _stake_credential(c), _opt_deposit(c))
+    return StakeDeregistration(k, _stake_credential(c))
 
 
 def _delegation(c: dict[str, Any], k: int) -> Certificate | None:

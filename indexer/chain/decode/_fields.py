@@ -8,7 +8,7 @@ Ranges (every number that reaches a database column is checked against that colu
 the writer never meets an out-of-range value):
 
 - output lovelace, withdrawal amounts: ``[0, 2^63)`` (bigint columns; max supply is 45·10^15);
-- pool ``pledge``/``cost``, deposits, Conway treasury-withdrawal proposals: ``[0, 2^64)`` (any
+- pool ``pledge``/``cost``, Conway treasury-withdrawal proposals: ``[0, 2^64)`` (any
   ledger ``Coin``; a real preview pool pledges 2^63+1, the pledge/cost columns are numeric);
 - MIR deltas: ``[-2^63, 2^63)``;
 - input ``index``: ``[0, 2^63)``; ``retirementEpoch``: ``[0, 2^31)`` (integer column; the

@@ -14,33 +14,25 @@ WITH t AS (
            CASE WHEN bool_and(era IN ('shelley', 'allegra', 'mary'))
                 THEN sum(amount) FILTER (WHERE rn = 1) ELSE sum(amount) END AS amount
     FROM t GROUP BY cred
-), reg AS (
-    SELECT DISTINCT ON (e.cred) e.cred, e.kind FROM stake_event e
-    WHERE e.cred IN (SELECT cred FROM per_cred) AND e.kind IN (0, 1)
-    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
 )
 INSERT INTO reward_credit (boundary_epoch, cred, stake_address, pool_id, kind, earned_epoch,
                            spendable_epoch, amount, source)
 SELECT $1, p.cred, p.stake_address, NULL, 'mir', $1 - 1, $1, p.amount, 'chain'
-FROM per_cred p JOIN reg r ON r.cred = p.cred AND r.kind = 0
+FROM per_cred p
+JOIN stake_registered(ARRAY(SELECT cred FROM per_cred)) r ON r.cred = p.cred AND r.registered
 WHERE p.amount > 0;
 
 -- Pools whose retirement takes effect at B($1): the latest retirement certificate says $1 and
 -- no registration came after it (a re-registration cancels a pending retirement).
 -- name: reap_pools
-WITH last_reg AS (
-    SELECT DISTINCT ON (pool_hash) pool_hash, slot, tx_index, cert_index, reward_cred,
-           reward_account, pool_id
-    FROM pool_cert WHERE kind = 'registration'
-    ORDER BY pool_hash, slot DESC, tx_index DESC, cert_index DESC
-), last_ret AS (
+WITH last_ret AS (
     SELECT DISTINCT ON (pool_hash) pool_hash, slot, tx_index, cert_index, retirement_epoch
     FROM pool_cert WHERE kind = 'retirement'
     ORDER BY pool_hash, slot DESC, tx_index DESC, cert_index DESC
 )
 INSERT INTO pool_reap (boundary_epoch, pool_hash)
 SELECT $1, t.pool_hash
-FROM last_ret t JOIN last_reg g ON g.pool_hash = t.pool_hash
+FROM last_ret t JOIN pool_registration(NULL, NULL) g ON g.pool_hash = t.pool_hash
 WHERE t.retirement_epoch = $1
   AND (t.slot, t.tx_index, t.cert_index) > (g.slot, g.tx_index, g.cert_index)
 RETURNING pool_hash;
@@ -49,20 +41,16 @@ RETURNING pool_hash;
 -- registration, if that account is registered ($2 = deposit in lovelace).
 -- name: credit_pool_refunds
 WITH last_reg AS (
-    SELECT DISTINCT ON (c.pool_hash) c.pool_hash, c.pool_id, c.reward_cred, c.reward_account
-    FROM pool_cert c JOIN pool_reap r ON r.pool_hash = c.pool_hash AND r.boundary_epoch = $1
-    WHERE c.kind = 'registration'
-    ORDER BY c.pool_hash, c.slot DESC, c.tx_index DESC, c.cert_index DESC
-), reg AS (
-    SELECT DISTINCT ON (e.cred) e.cred, e.kind FROM stake_event e
-    WHERE e.cred IN (SELECT reward_cred FROM last_reg) AND e.kind IN (0, 1)
-    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
+    SELECT * FROM pool_registration(
+        ARRAY(SELECT pool_hash FROM pool_reap WHERE boundary_epoch = $1), NULL)
 )
 INSERT INTO reward_credit (boundary_epoch, cred, stake_address, pool_id, kind, earned_epoch,
                            spendable_epoch, amount, source)
 SELECT $1, l.reward_cred, l.reward_account, l.pool_id, 'pool_deposit_refund', $1, $1,
        $2::bigint, 'chain'
-FROM last_reg l JOIN reg r ON r.cred = l.reward_cred AND r.kind = 0
+FROM last_reg l
+JOIN stake_registered(ARRAY(SELECT reward_cred FROM last_reg)) r
+  ON r.cred = l.reward_cred AND r.registered
 WHERE $2::bigint > 0;
 
 -- SNAP for epoch $1 at boundary B($1 - 1): the parameters P_e of every pool ($3: only these
@@ -71,11 +59,7 @@ WHERE $2::bigint > 0;
 -- $2 = boundary epoch tag, $4 = count pointer addresses (pre-Conway).
 -- name: materialize_epoch
 WITH params AS (
-    SELECT DISTINCT ON (c.pool_hash) c.*
-    FROM pool_cert c
-    WHERE c.kind = 'registration' AND c.active_epoch_no <= $1
-      AND ($3::bytea[] IS NULL OR c.pool_hash = ANY($3::bytea[]))
-    ORDER BY c.pool_hash, c.slot DESC, c.tx_index DESC, c.cert_index DESC
+    SELECT * FROM pool_registration($3::bytea[], $1)
 ), alive AS (
     -- a pool reaped at B(R) after this registration has parameters only up to epoch R+1
     SELECT p.* FROM params p
@@ -162,14 +146,11 @@ FROM alive a JOIN sums s ON s.pool_id = a.pool_id;
 -- name: settle_rewards
 WITH pe AS (
     SELECT * FROM pool_epoch_row WHERE epoch_no = $1 - 2
-), reg AS (
-    SELECT DISTINCT ON (e.cred) e.cred, e.kind FROM stake_event e
-    WHERE e.cred IN (SELECT reward_cred FROM pe) AND e.kind IN (0, 1)
-    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
 )
 INSERT INTO reward_settlement (boundary_epoch, pool_id, epoch_no, ra_registered)
-SELECT $1, pe.pool_id, pe.epoch_no, COALESCE(reg.kind = 0, false)
-FROM pe LEFT JOIN reg ON reg.cred = pe.reward_cred;
+SELECT $1, pe.pool_id, pe.epoch_no, COALESCE(r.registered, false)
+FROM pe LEFT JOIN stake_registered(ARRAY(SELECT reward_cred FROM pe)) r
+  ON r.cred = pe.reward_cred;
 
 -- Figures imported for epoch $1 (to split once the epoch is materialized).
 -- name: imports_of_epoch
