@@ -1,4 +1,4 @@
-"""The `indexer` command line (SPEC §9)."""
+"""The `indexer` command line (docs/spec.md §9)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from indexer.config import Config, ConfigError, DatabaseConfig, load_config
 
 log = structlog.get_logger("indexer.cli")
 
-# SPEC §9. EXIT_REFUSED: the database belongs to another network or daemon, or the node's chain
+# docs/spec.md §9. EXIT_REFUSED: the database belongs to another network or daemon, or the node's chain
 # has no intersection with it; retrying cannot help (systemd: RestartPreventExitStatus=2 3).
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -168,7 +168,7 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 
 def exit_code(exc: BaseException) -> int:
-    """SPEC §9: 3 when retrying cannot help, 2 for usage and configuration, else 1."""
+    """docs/spec.md §9: 3 when retrying cannot help, 2 for usage and configuration, else 1."""
     from indexer.db.store import DatabaseBusy
     from indexer.sync.network import WrongNetwork
     from indexer.sync.ogmios import IntersectionNotFound

@@ -1,4 +1,4 @@
-"""The TOML configuration (SPEC §9). Unknown keys are refused so that typos do not pass silently."""
+"""The TOML configuration (docs/spec.md §9). Unknown keys are refused so that typos do not pass silently."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ test vectors.
 
     python scripts/bench_decode.py [--seconds 3] [--blocks 40] [--txs 80]
 
-Synthetic blocks follow the shape of ogmios.md §3.2: every transaction has 2 inputs, 2-3
+Synthetic blocks follow the shape of docs/ogmios.md §3.2: every transaction has 2 inputs, 2-3
 base-address outputs (a third of them carrying native assets), fee, validity interval and a
 signatory; 1 in 25 transactions also carries a delegation or a withdrawal. Output addresses
 are drawn from a pool of 20,000 (mainnet reuses addresses heavily); a second run uses only new
@@ -36,7 +36,6 @@ from indexer.chain.decode import decode_block, decode_message  # noqa: E402
 from indexer.chain.types import Cred, RollForward  # noqa: E402
 
 VECTORS = ROOT / "tests" / "data" / "ogmios" / "vectors" / "NextBlockResponse"
-VECTORS_FALLBACK = Path("/work/shared/ogmios/vectors/NextBlockResponse")
 
 
 def _hex(rng: random.Random, n: int) -> str:
@@ -176,7 +175,7 @@ def main() -> None:
     _report("synthetic, new addresses, address cache defeated", frames, args.seconds,
             cached=False)
 
-    vec_dir = VECTORS if VECTORS.is_dir() else VECTORS_FALLBACK
+    vec_dir = VECTORS
     vectors = [p.read_bytes() for p in sorted(vec_dir.glob("*.json"))]
     if vectors:
         _report(f"Ogmios test vectors ({vec_dir})", vectors, args.seconds)

@@ -1,4 +1,4 @@
-"""A from-scratch reference model of SPEC §3-§4 and §6 over decoded blocks, written
+"""A from-scratch reference model of docs/spec.md §3-§4 and §6 over decoded blocks, written
 independently of the SQL: a plain in-memory replay. Tests compare the database's public views
 with it after arbitrary sequences of forward blocks, rollbacks and restarts."""
 

@@ -24,7 +24,7 @@ And one explicit instance-side special case (not a schema patch):
 
 4. Conway ``treasuryWithdrawals`` governance actions are keyed by **bech32 stake addresses**
    (``stake1…``/``stake_test1…``), but ``RewardTransfer`` only admits the pre-Conway MIR form
-   (hex credentials), so the strict schema rejects what the server really emits (ogmios.md
+   (hex credentials), so the strict schema rejects what the server really emits (docs/ogmios.md
    §3.4). ``_conway_treasury_to_hex`` checks those keys explicitly (valid bech32 checksum, a
    stake address, non-negative amounts) and substitutes the hex credential for validation, so
    the rest of the message is still checked by the strict schema. The hex (MIR) form is left

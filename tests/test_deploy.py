@@ -1,6 +1,6 @@
 """The deployment files: Dockerfile, deploy/docker-compose.yml, the indexer's compose config,
 the systemd unit, Grafana provisioning and the dashboard, whose SQL must read only the public
-views (SPEC §7) and run on the real schema, as the read-only role of `indexer db grant`.
+views (docs/spec.md §7) and run on the real schema, as the read-only role of `indexer db grant`.
 Fast, no network, no Docker (none runs here): structure and SQL are checked, not containers."""
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ TWO_ERAS = [
 
 
 def _mainnet_like() -> list[dict[str, Any]]:
-    """ogmios.md §4 and ledger.md §11: Byron then Shelley…Conway, 432,000-slot epochs."""
+    """docs/ogmios.md §4 and docs/ledger.md §11: Byron then Shelley…Conway, 432,000-slot epochs."""
     eras = [era(bound(0, 0, 0), bound(89_856_000, 4_492_800, 208), 21_600, 20_000, 4320)]
     starts = [208, 236, 251, 290, 365, 507, 580]  # shelley allegra mary alonzo babbage conway
     for a, b in pairwise(starts):

@@ -1,7 +1,7 @@
 """Faults that used to corrupt or guess, against the real PostgreSQL and the simulator: two
 daemons on one database, a daemon overtaken while it runs, a ledger connection that drops
 between acquiring a state and querying it, figures the split cannot use, a server too new,
-values beyond their columns, and the exit codes of SPEC §9."""
+values beyond their columns, and the exit codes of docs/spec.md §9."""
 
 from __future__ import annotations
 
@@ -249,7 +249,7 @@ async def test_an_untested_major_ogmios_version_is_refused(dsn: str) -> None:
 
 
 async def test_a_pledge_beyond_2_63_is_kept_exactly(dsn: str) -> None:
-    """A real preview pool pledges 2^63 + 1 lovelace (SPEC §7: numeric(20,0))."""
+    """A real preview pool pledges 2^63 + 1 lovelace (docs/spec.md §7: numeric(20,0))."""
     net = demo_network()
     chain = build_demo_chain(net)
     cb = ChainBuilder(net)

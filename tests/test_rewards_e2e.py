@@ -113,7 +113,7 @@ def margin_of(v: Views, pool_id: str) -> Fraction:
 def check_rewards(v: Views, epoch: int, figures: dict[str, PoolFigures],
                   status: dict[str, str]) -> None:
     """Every pool of ``status`` has, for ``epoch``, the ledger's R and L, F and S, and the
-    exact split of SPEC §5 over the balances shown in the view (0 for owners when lost)."""
+    exact split of docs/spec.md §5 over the balances shown in the view (0 for owners when lost)."""
     pools = pool_rows(v)
     for pool_id, want_status in status.items():
         row = pools[(pool_id, epoch)]

@@ -196,7 +196,7 @@ def test_conway_treasury_withdrawal_special_case() -> None:
     block = cb.block(None, 3, [tx])
     check_block(block)  # accepted by schema_check's explicit bech32 handling ...
     strict = validator("cardano.json#/definitions/Block", "v7.0")
-    assert not strict.is_valid(block)  # ... but the strict schema rejects it (ogmios.md §3.4)
+    assert not strict.is_valid(block)  # ... but the strict schema rejects it (docs/ogmios.md §3.4)
     bad = orjson.loads(orjson.dumps(block))
     withdrawals = bad["transactions"][0]["proposals"][0]["action"]["withdrawals"]
     key = next(iter(withdrawals))

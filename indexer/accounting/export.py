@@ -1,7 +1,7 @@
 """Formatting ``pool_owner_epoch`` rows for ``indexer export --pool ID --format …``.
 
 Pure functions from rows to text; the caller queries the rows (in the order it wants them
-written) and writes the text. Each row is a mapping with the SPEC §7 ``pool_owner_epoch``
+written) and writes the text. Each row is a mapping with the docs/spec.md §7 ``pool_owner_epoch``
 columns (``pool_id, epoch_no, stake_address, is_owner, is_reward_account, delegated_to_pool,
 balance_lovelace, stake_share, op_rewards_lovelace, stake_rewards_lovelace, rewards_lovelace,
 spendable_epoch, rewards_status``) plus:

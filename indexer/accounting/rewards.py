@@ -1,4 +1,4 @@
-"""Splitting a pool's leader reward among its owners (SPEC §5), exactly.
+"""Splitting a pool's leader reward among its owners (docs/spec.md §5), exactly.
 
 Pure and exact: money is ``int`` lovelace, ratios are ``fractions.Fraction``; a ``float`` is
 refused wherever a ratio is accepted, because a float margin (db-sync stores ``margin`` as a
@@ -44,7 +44,7 @@ def operator_split(
 ) -> tuple[int, int]:
     """Return ``(F, S)``: operator fees and the owners' stake rewards of one pool-epoch.
 
-    SPEC §5: if ``R <= c`` then ``F = L`` and ``S = 0``; else ``F = c + floor((R - c) * m)`` and
+    docs/spec.md §5: if ``R <= c`` then ``F = L`` and ``S = 0``; else ``F = c + floor((R - c) * m)`` and
     ``S = L - F``. The ledger's own leader formula is ``L = c + floor((R - c) * (m + (1 - m) *
     ostake / poolStake))``, so ``L >= F`` always holds for ledger figures, and ``S`` is
     ``floor((R - c)(1 - m) ostake / poolStake)`` or one more (two floors taken separately).
@@ -116,7 +116,7 @@ def apportion(total: int, weights: Mapping[str, int | Fraction]) -> dict[str, in
 
 @dataclass(frozen=True)
 class PoolSplit:
-    """One pool-epoch's split (SPEC §5). All dicts are keyed by every account, sorted.
+    """One pool-epoch's split (docs/spec.md §5). All dicts are keyed by every account, sorted.
 
     ``operator_fees`` is the SPEC's F, ``stake_rewards`` its S (``F``/``S`` are aliases).
     ``op[i]`` is i's part of F (0 for a reward account that is not an owner), ``stake[i]`` its

@@ -1,4 +1,4 @@
-"""Writing a pool-epoch's reward figures and their exact owner split (SPEC §5), for every source:
+"""Writing a pool-epoch's reward figures and their exact owner split (docs/spec.md §5), for every source:
 the live capture (``ledger``), file imports (``import``) and the boundary that materializes an
 epoch which already has imported figures.
 

@@ -1,13 +1,13 @@
 """Slot / epoch / time arithmetic from Ogmios ``queryLedgerState/eraSummaries`` (pure).
 
-Nothing network-specific is built in: every number comes from the summaries (SPEC §2). Each era
+Nothing network-specific is built in: every number comes from the summaries (docs/spec.md §2). Each era
 has a fixed epoch length and slot length, eras meet at epoch boundaries, and within an era
 
     epoch(s)  = start_epoch + (s - start_slot) // epoch_length
     first(e)  = start_slot + (e - start_epoch) * epoch_length
     time(s)   = start_time + (s - start_slot) * slot_length
 
-(ledger.md §11). The ``end`` of the last era is only the node's forecast horizon (the safe zone
+(docs/ledger.md §11). The ``end`` of the last era is only the node's forecast horizon (the safe zone
 past its tip), not the end of the chain, so slots beyond it are extrapolated with the last era's
 parameters; callers that care refresh the summaries once the chain passes ``horizon_slot``.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from indexer.db.store import Store
 
-# SPEC §7: the product's API. Everything else in the schema is internal.
+# docs/spec.md §7: the product's API. Everything else in the schema is internal.
 PUBLIC_VIEWS = ("chain_tip", "pool_certificate", "withdrawal", "reward_event", "pool_epoch",
                 "pool_owner_epoch")
 

@@ -10,7 +10,7 @@
 --   * spends: `spent_slot`.
 -- A rollback to a point in epoch E at slot S deletes chain rows with slot > S, spends with
 -- spent_slot > S and boundary rows with boundary_epoch > E, in the transaction that moves the
--- checkpoint. The public views (SPEC §7) compose these tables; they are the product's API.
+-- checkpoint. The public views (docs/spec.md §7) compose these tables; they are the product's API.
 
 CREATE TABLE schema_version (
     version integer NOT NULL
@@ -103,7 +103,7 @@ CREATE TABLE pool_cert (
     pool_id          text NOT NULL,
     kind             text NOT NULL CHECK (kind IN ('registration', 'retirement')),
     active_epoch_no  integer,
-    pledge           numeric(20, 0),  -- any unsigned 64-bit value (SPEC §7)
+    pledge           numeric(20, 0),  -- any unsigned 64-bit value (docs/spec.md §7)
     cost             numeric(20, 0),
     margin_num       numeric,
     margin_den       numeric,
@@ -268,7 +268,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The latest registration certificate of each pool (of `pools`, or every pool when null) among
--- those in effect by epoch `upto_epoch` (any when null): P_e with upto_epoch = e (SPEC §3).
+-- those in effect by epoch `upto_epoch` (any when null): P_e with upto_epoch = e (docs/spec.md §3).
 CREATE FUNCTION pool_registration(pools bytea[], upto_epoch integer)
 RETURNS SETOF pool_cert
 LANGUAGE sql STABLE AS $$
@@ -281,7 +281,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- ---------------------------------------------------------------------------------------------
--- Public views (SPEC §7). Stable names; lovelace as bigint, shares as numeric.
+-- Public views (docs/spec.md §7). Stable names; lovelace as bigint, shares as numeric.
 
 CREATE VIEW chain_tip AS
 SELECT c.slot, c.block_height, encode(c.block_hash, 'hex') AS block_hash, c.epoch_no,
@@ -346,7 +346,7 @@ SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.c
        (SELECT sum(o.stake_rewards) FROM owner_reward o
          WHERE o.pool_id = p.pool_id AND o.epoch_no = p.epoch_no
            AND o.source = r.source)::bigint AS stake_rewards_lovelace,
-       -- SPEC §5, a function of what is stored: the figures (r), and B(e+2)'s settlement (s)
+       -- docs/spec.md §5, a function of what is stored: the figures (r), and B(e+2)'s settlement (s)
        CASE WHEN r.problem IS NOT NULL THEN r.problem  -- 'unreadable' or 'inconsistent'
             WHEN s.pool_id IS NULL THEN CASE WHEN r.source = 'import' THEN 'imported'
                                              WHEN r.source IS NOT NULL THEN 'provisional'

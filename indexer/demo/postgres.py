@@ -331,7 +331,7 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(
                 f"{Path(args[0]).name} failed (exit {done.returncode}): "
                 f"{(done.stderr or done.stdout).strip()[-2000:]}")
-        return done
+        return done  # type: ignore[no-any-return]
 
     def _bin(self, name: str) -> str:
         assert self.binaries is not None

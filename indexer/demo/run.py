@@ -7,7 +7,7 @@ real daemon follows it into a fresh database ``indexer_demo``.
 
 The chain is served an epoch at a time, as a node would produce it, and the daemon is let to
 catch up each time: it captures each epoch's reward figures from the ledger while it is live
-(SPEC §5), exactly as in production. The simulator has no ledger, so ``DemoLedger``
+(docs/spec.md §5), exactly as in production. The simulator has no ledger, so ``DemoLedger``
 (``indexer.demo.ledger``) stands in for Ogmios' ``rewardsProvenance`` and
 ``rewardAccountSummaries``: it counts the demo pool's blocks on the simulated chain and applies
 the ledger's reward formulas to the stake snapshot replayed from that chain. The amounts are

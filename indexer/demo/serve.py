@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from typing import Any
 
 from indexer.demo.scenarios import SCENARIOS, demo_network
 from indexer.simulator.server import Simulator
@@ -34,7 +35,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-async def _reveal(sim: Simulator, blocks: list[dict], interval: float) -> None:
+async def _reveal(sim: Simulator, blocks: list[dict[str, Any]], interval: float) -> None:
     for block in blocks:
         await asyncio.sleep(interval)
         sim.extend(block)

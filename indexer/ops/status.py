@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
+
 from indexer.config import Config
 from indexer.db.store import Store
 from indexer.sync.ogmios import fetch_health
@@ -36,7 +38,7 @@ async def _node_lag(cfg: Config, slot: int | None, height: int | None) -> str:
     """Distance to the node's tip, from Ogmios' /health (if it answers)."""
     try:
         _, health = await fetch_health(cfg.ogmios.url, timeout_s=3.0)
-    except (OSError, TimeoutError, ValueError) as exc:
+    except (OSError, TimeoutError, ValueError, httpx.HTTPError) as exc:
         return f"unknown: Ogmios at {cfg.ogmios.url} does not answer ({type(exc).__name__})"
     node = health.get("lastKnownTip")
     if not isinstance(node, dict):

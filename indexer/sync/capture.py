@@ -44,7 +44,7 @@ class WrongLedgerState(Exception):
 def pool_figures(provenance: dict[str, Any], pool_id: str, owners_hex: set[str]
                  ) -> PoolFigures:
     """(R, L, blocks made, owners' ledger stake) of one pool; a pool that made no block in the
-    epoch is absent from the answer and earns nothing (SPEC §5); its owners' ledger stake is
+    epoch is absent from the answer and earns nothing (docs/spec.md §5); its owners' ledger stake is
     then unknown (None), and pledge_met falls back to the chain estimate. A malformed entry
     gives ``problem = 'unreadable'``."""
     try:

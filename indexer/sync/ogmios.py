@@ -14,8 +14,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import orjson
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
@@ -63,35 +64,24 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
 
 
-async def fetch_health(url: str, timeout_s: float = 10.0) -> tuple[int, dict[str, Any]]:
-    """GET /health over plain HTTP on the Ogmios port. Returns (status, body); 202 means the
-    node is still syncing and is not an error."""
+def health_url(url: str) -> str:
+    """Ogmios' HTTP ``/health`` beside its WebSocket: ``ws`` -> ``http``, ``wss`` -> ``https``,
+    same host and port (the scheme's default port when the URL names none)."""
     parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 1337
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
-    try:
-        writer.write(f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n"
-                     "Accept: application/json\r\n\r\n".encode())
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), timeout_s)
-    finally:
-        writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    if b"chunked" in head.lower():
-        body = _unchunk(body)
-    return status, orjson.loads(body) if body.strip() else {}
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, "/health", "", ""))
 
 
-def _unchunk(body: bytes) -> bytes:
-    out, pos = b"", 0
-    while True:
-        end = body.index(b"\r\n", pos)
-        size = int(body[pos:end], 16)
-        if size == 0:
-            return out
-        out += body[end + 2 : end + 2 + size]
-        pos = end + 2 + size + 2
+async def fetch_health(url: str, timeout_s: float = 10.0) -> tuple[int, dict[str, Any]]:
+    """GET /health. Returns (status, body); 202 means the node is still syncing and is not an
+    error. Raises ``httpx.TransportError`` when Ogmios does not answer, ``ValueError`` when it
+    answers something other than a JSON object."""
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        resp = await client.get(health_url(url), headers={"Accept": "application/json"})
+    body = orjson.loads(resp.content) if resp.content.strip() else {}
+    if type(body) is not dict:
+        raise ValueError(f"/health answered {str(body)[:80]}")
+    return resp.status_code, body
 
 
 async def check_server(url: str, *, reconnect_max_s: float = 30.0) -> dict[str, Any]:
@@ -102,7 +92,7 @@ async def check_server(url: str, *, reconnect_max_s: float = 30.0) -> dict[str, 
         try:
             status, health = await fetch_health(url)
             break
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, httpx.TransportError) as exc:
             await backoff.wait("ogmios.unreachable", exc)
         except (ValueError, IndexError) as exc:  # answered, but not the JSON we expect
             log.warning("ogmios.version_unknown", url=url, error=repr(exc))
@@ -126,7 +116,7 @@ async def check_server(url: str, *, reconnect_max_s: float = 30.0) -> dict[str, 
 
 def backoff_delay_s(failures: int, first_s: float, cap_s: float) -> float:
     """The wait after the ``failures``-th failure in a row: doubling from ``first_s``, capped."""
-    return min(cap_s, first_s * 2 ** (max(1, failures) - 1))
+    return float(min(cap_s, first_s * 2.0 ** (max(1, failures) - 1)))
 
 
 def ada_lovelace(value: Any) -> int:

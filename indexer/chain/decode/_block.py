@@ -363,7 +363,7 @@ def _tx(t: dict[str, Any], i: int, out_hrp: str | None, reward_hrp: str | None) 
                   _withdrawals(wds, reward_hrp) if wds is not absent else (), mir, tw)
     if spends == "collaterals":
         # Phase-2 invalid: only the collaterals are consumed and only the collateral return
-        # is created, at index len(outputs) (ledger.md §12); nothing else takes effect. The
+        # is created, at index len(outputs) (docs/ledger.md §12); nothing else takes effect. The
         # outputs are checked all the same.
         inputs = _inputs(t.get("collaterals", _ABSENT), "collaterals")
         if outs:

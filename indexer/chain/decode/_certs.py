@@ -151,7 +151,7 @@ _IGNORED_CERTIFICATES = frozenset({
 
 def _certificates(certs: Any) -> tuple[Certificate, ...]:
     """``cert_index`` is the position in Ogmios' list (MIR moved out, Conway reg+deleg split
-    into two entries), as SPEC §7 defines it."""
+    into two entries), as docs/spec.md §7 defines it."""
     res: list[Certificate] = []
     if type(certs) is not list:
         raise _Bad(f"expected a list, got {_show(certs)}", "certificates")
@@ -190,7 +190,7 @@ def _proposals(
     props: Any,
 ) -> tuple[tuple[MirTransfer, ...], tuple[TreasuryWithdrawalProposal, ...]]:
     """Pre-Conway MIR certificates and Conway treasury withdrawals share the action type
-    ``treasuryWithdrawals``; the key tells them apart (ogmios.md §3.4): a bare 56-hex
+    ``treasuryWithdrawals``; the key tells them apart (docs/ogmios.md §3.4): a bare 56-hex
     credential is a MIR (key hash assumed: Ogmios drops the flag; the delta may be negative),
     a bech32 stake address is a Conway proposal. ``treasuryTransfer`` (pot to pot) and the
     other known actions touch no account and are skipped; an unknown action type raises."""

@@ -10,7 +10,7 @@
 --   * spends: `spent_slot`.
 -- A rollback to a point in epoch E at slot S deletes chain rows with slot > S, spends with
 -- spent_slot > S and boundary rows with boundary_epoch > E, in the transaction that moves the
--- checkpoint. The public views (SPEC §7) compose these tables; they are the product's API.
+-- checkpoint. The public views (docs/spec.md §7) compose these tables; they are the product's API.
 
 CREATE TABLE schema_version (
     version integer NOT NULL
@@ -241,7 +241,7 @@ CREATE TABLE pool_reward_outcome (
 CREATE INDEX pool_reward_outcome_boundary ON pool_reward_outcome (boundary_epoch);
 
 -- ---------------------------------------------------------------------------------------------
--- Public views (SPEC §7). Stable names; lovelace as bigint, shares as numeric.
+-- Public views (docs/spec.md §7). Stable names; lovelace as bigint, shares as numeric.
 
 CREATE VIEW chain_tip AS
 SELECT c.slot, c.block_height, encode(c.block_hash, 'hex') AS block_hash, c.epoch_no,

@@ -1,5 +1,5 @@
 -- Schema v2 (second round of work). Brings a v1 database to schema.sql.
---   * certificate amounts are numeric(20,0) (SPEC §7: any unsigned 64-bit value);
+--   * certificate amounts are numeric(20,0) (docs/spec.md §7: any unsigned 64-bit value);
 --   * checkpoint.writer_token fences out a second daemon;
 --   * pool_reward may hold unreadable or inconsistent figures (`problem`);
 --   * the rewards status is derived from stored facts: pool_reward_outcome becomes
@@ -53,7 +53,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The latest registration certificate of each pool (of `pools`, or every pool when null) among
--- those in effect by epoch `upto_epoch` (any when null): P_e with upto_epoch = e (SPEC §3).
+-- those in effect by epoch `upto_epoch` (any when null): P_e with upto_epoch = e (docs/spec.md §3).
 CREATE FUNCTION pool_registration(pools bytea[], upto_epoch integer)
 RETURNS SETOF pool_cert
 LANGUAGE sql STABLE AS $$
@@ -131,7 +131,7 @@ SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.c
        (SELECT sum(o.stake_rewards) FROM owner_reward o
          WHERE o.pool_id = p.pool_id AND o.epoch_no = p.epoch_no
            AND o.source = r.source)::bigint AS stake_rewards_lovelace,
-       -- SPEC §5, a function of what is stored: the figures (r), and B(e+2)'s settlement (s)
+       -- docs/spec.md §5, a function of what is stored: the figures (r), and B(e+2)'s settlement (s)
        CASE WHEN r.problem IS NOT NULL THEN r.problem  -- 'unreadable' or 'inconsistent'
             WHEN s.pool_id IS NULL THEN CASE WHEN r.source = 'import' THEN 'imported'
                                              WHEN r.source IS NOT NULL THEN 'provisional'

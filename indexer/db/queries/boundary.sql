@@ -2,7 +2,7 @@
 -- Named queries (`-- name: NAME`), loaded by indexer/db/store.py.
 
 -- MIR credits at B($1) for the transfers of epoch $1 - 1. Before Alonzo a later transfer to the
--- same credential overrides the earlier one; from Alonzo on they add up (ledger.md §6). Only
+-- same credential overrides the earlier one; from Alonzo on they add up (docs/ledger.md §6). Only
 -- credentials registered at the boundary are credited; a non-positive total credits nothing.
 -- name: credit_mir
 WITH t AS (
@@ -55,7 +55,7 @@ WHERE $2::bigint > 0;
 
 -- SNAP for epoch $1 at boundary B($1 - 1): the parameters P_e of every pool ($3: only these
 -- pool hashes, or null for all), its accounts Owners(e) ∪ {RA(e)}, their UTxO balances as the
--- chain stands now (after the last block of e-2), delegation, shares (SPEC §3-§4).
+-- chain stands now (after the last block of e-2), delegation, shares (docs/spec.md §3-§4).
 -- $2 = boundary epoch tag, $4 = count pointer addresses (pre-Conway).
 -- name: materialize_epoch
 WITH params AS (
