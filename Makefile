@@ -10,9 +10,11 @@ install: ## install the indexer with its test tools (editable)
 test: ## run the test suite (real PostgreSQL; see README)
 	$(PY) -m pytest
 
-lint: ## ruff + mypy
+lint: ## ruff + mypy (strict)
 	ruff check indexer tests scripts
 	mypy indexer scripts
+
+check: lint test ## what CI runs (.ci/run): lint, then the tests
 
 demo: ## index the bundled scripted chain and print a shared pool's accounting
 	indexer demo
@@ -24,4 +26,4 @@ bench: ## measure decode and end-to-end throughput (numbers go in README)
 simulator: ## serve the demo chain on ws://127.0.0.1:1337
 	$(PY) -m indexer.demo.serve --port 1337 --scenario demo
 
-.PHONY: help install test lint demo bench simulator
+.PHONY: help install test lint check demo bench simulator
