@@ -15,8 +15,9 @@ from indexer.config import Config, ConfigError, DatabaseConfig, load_config
 
 log = structlog.get_logger("indexer.cli")
 
-# docs/spec.md §9. EXIT_REFUSED: the database belongs to another network or daemon, or the node's chain
-# has no intersection with it; retrying cannot help (systemd: RestartPreventExitStatus=2 3).
+# docs/spec.md §9. EXIT_REFUSED: the database belongs to another network or daemon, or the
+# node's chain has no intersection with it; retrying cannot help (systemd:
+# RestartPreventExitStatus=2 3).
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
 

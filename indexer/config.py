@@ -1,4 +1,5 @@
-"""The TOML configuration (docs/spec.md §9). Unknown keys are refused so that typos do not pass silently."""
+"""The TOML configuration (docs/spec.md §9). Unknown keys are refused so that typos do not
+pass silently."""
 
 from __future__ import annotations
 

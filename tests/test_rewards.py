@@ -332,8 +332,8 @@ def test_real_non_owner_reward_account(name: str) -> None:
     """The reward account is delegated to the pool but is not an owner (Allegra onwards).
 
     The ledger computes S from the owners' stake only and pays the reward account a separate
-    MEMBER reward for its own stake. docs/spec.md §4 still gives the reward account a balance share of
-    S, so the owner's part of S is smaller than its ledger-equivalent member reward.
+    MEMBER reward for its own stake. docs/spec.md §4 still gives the reward account a balance
+    share of S, so the owner's part of S is smaller than its ledger-equivalent member reward.
     """
     case = json.loads((DATA / name).read_text())
     stake = dict(case["epoch_stake"])

@@ -6,8 +6,8 @@ from-scratch model (tests/model.py).
 Reward figures join the dance: live captures (timely or late, some of them unreadable or
 inconsistent) and imports (before or after their epoch is materialized) happen between the
 other events; the straight run applies the surviving ones only after the whole chain. The
-rewards status and amounts must come out the same (docs/spec.md §5: a function of what is stored, not
-of the order of events)."""
+rewards status and amounts must come out the same (docs/spec.md §5: a function of what is
+stored, not of the order of events)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parsing reward figures for ``indexer rewards import FILE`` (docs/spec.md §5, status ``imported``).
+"""Reward figures for ``indexer rewards import FILE`` (docs/spec.md §5, status ``imported``).
 
 The indexer asks the ledger for a pool's ``totalRewards`` R and ``leaderReward`` L during epoch
 e+1 (Ogmios ``rewardsProvenance``). Epochs it could not ask about (``unavailable``: the indexer
@@ -162,7 +162,7 @@ def _parse_row(cells: dict[str, str], line: int, default_source: str) -> Importe
                                 line=line, column="leader_reward_lovelace")
     blocks = _optional(cells, "blocks_made", line)
     if blocks == 0 and total > 0:
-        # A pool with no block earns nothing (docs/spec.md §5); the row mixes up two epochs or pools.
+        # A pool with no block earns nothing (docs/spec.md §5): the row mixes up epochs or pools.
         raise RewardImportError(f"total rewards {total} for a pool that made no block",
                                 line=line, column="blocks_made")
     return ImportedReward(

@@ -44,10 +44,11 @@ def operator_split(
 ) -> tuple[int, int]:
     """Return ``(F, S)``: operator fees and the owners' stake rewards of one pool-epoch.
 
-    docs/spec.md §5: if ``R <= c`` then ``F = L`` and ``S = 0``; else ``F = c + floor((R - c) * m)`` and
-    ``S = L - F``. The ledger's own leader formula is ``L = c + floor((R - c) * (m + (1 - m) *
-    ostake / poolStake))``, so ``L >= F`` always holds for ledger figures, and ``S`` is
-    ``floor((R - c)(1 - m) ostake / poolStake)`` or one more (two floors taken separately).
+    docs/spec.md §5: if ``R <= c`` then ``F = L`` and ``S = 0``; else
+    ``F = c + floor((R - c) * m)`` and ``S = L - F``. The ledger's own leader formula is
+    ``L = c + floor((R - c) * (m + (1 - m) * ostake / poolStake))``, so ``L >= F`` always holds
+    for ledger figures, and ``S`` is ``floor((R - c)(1 - m) ostake / poolStake)`` or one more
+    (two floors taken separately).
 
     Raises ``ValueError`` for inconsistent figures instead of clamping: ``L > R``, or ``F > L``
     (which no ledger output produces; it means a wrong R, L, cost or margin, e.g. a mistyped

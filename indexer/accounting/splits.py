@@ -1,6 +1,6 @@
-"""Writing a pool-epoch's reward figures and their exact owner split (docs/spec.md §5), for every source:
-the live capture (``ledger``), file imports (``import``) and the boundary that materializes an
-epoch which already has imported figures.
+"""Writing a pool-epoch's reward figures and their exact owner split (docs/spec.md §5), for
+every source: the live capture (``ledger``), file imports (``import``) and the boundary that
+materializes an epoch which already has imported figures.
 
 Tags (rollback safety): the figures carry ``figures_tag`` (the capture's boundary X, or -1 for
 an import: never rolled back); the split carries the later of that tag and the boundary that

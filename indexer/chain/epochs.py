@@ -1,7 +1,7 @@
 """Slot / epoch / time arithmetic from Ogmios ``queryLedgerState/eraSummaries`` (pure).
 
-Nothing network-specific is built in: every number comes from the summaries (docs/spec.md §2). Each era
-has a fixed epoch length and slot length, eras meet at epoch boundaries, and within an era
+Nothing network-specific is built in: every number comes from the summaries (docs/spec.md §2).
+Each era has a fixed epoch length and slot length, eras meet at epoch boundaries, and within an era
 
     epoch(s)  = start_epoch + (s - start_slot) // epoch_length
     first(e)  = start_slot + (e - start_epoch) * epoch_length

@@ -82,7 +82,8 @@ class TxOut(NamedTuple):
 
 # --- certificates --------------------------------------------------------------------------
 # ``cert_index`` is the certificate's position in the transaction's ``certificates`` list as
-# Ogmios sends it (docs/spec.md §7), not the on-chain index (MIR removed, Conway combined certs split).
+# Ogmios sends it (docs/spec.md §7), not the on-chain index (MIR removed, Conway combined certs
+# split).
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,7 +220,8 @@ def treasury_transfer_proposal(source: str, amount: int) -> Json:
 def treasury_withdrawal_proposal(amounts: Mapping[Wallet, int], network_id: int, *,
                                  return_account: Wallet | None = None,
                                  deposit: int = 100_000_000_000) -> Json:
-    """Conway governance action: bech32-keyed (the strict schema rejects it, docs/ogmios.md §3.4)."""
+    """Conway governance action: bech32-keyed (the strict schema rejects it:
+    docs/ogmios.md §3.4)."""
     ret = return_account or next(iter(amounts))
     url = "https://example.com/treasury-withdrawal.json"
     return {

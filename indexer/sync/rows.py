@@ -97,7 +97,7 @@ class BatchRows:
                               stake_address(m.cred, net), m.amount))
 
 
-# --- pool certificates: when do parameters apply (docs/spec.md §3) ----------------------------------
+# --- pool certificates: when do parameters apply (docs/spec.md §3) ----------------------------
 
 
 @dataclass(frozen=True, slots=True)
