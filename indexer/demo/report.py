@@ -209,19 +209,12 @@ async def build_report(dsn: str, sim: Simulator, pool_id: str, index_s: float) -
     try:
         return DemoReport(
             sim=sim, pool_id=pool_id,
-            pool_epochs=await store.fetch(
-                "SELECT * FROM pool_epoch WHERE pool_id = $1 ORDER BY epoch_no", pool_id),
-            owner_rows=await store.fetch(
-                "SELECT * FROM pool_owner_epoch WHERE pool_id = $1"
-                " ORDER BY epoch_no, is_owner DESC, balance_lovelace DESC, stake_address",
-                pool_id),
-            certs=await store.fetch(
-                "SELECT * FROM pool_certificate WHERE pool_id = $1"
-                " ORDER BY slot, tx_index, cert_index", pool_id),
-            events=await store.fetch(
-                "SELECT * FROM reward_event ORDER BY spendable_epoch, kind, stake_address"),
-            withdrawals=await store.fetch("SELECT * FROM withdrawal ORDER BY slot, stake_address"),
-            tip=(await store.fetch("SELECT * FROM chain_tip"))[0],  # one row, always
+            pool_epochs=await store.query("demo_pool_epochs", pool_id),
+            owner_rows=await store.query("demo_owner_rows", pool_id),
+            certs=await store.query("demo_certificates", pool_id),
+            events=await store.query("demo_reward_events"),
+            withdrawals=await store.query("demo_withdrawals"),
+            tip=(await store.query("demo_tip"))[0],  # one row, always
             index_s=index_s)
     finally:
         await store.close()

@@ -95,10 +95,9 @@ async def _wait_step(store: Store, task: asyncio.Task[None], tip: Json, epoch: i
         if task.done():
             task.result()  # the daemon's error
             raise DemoError("the indexer stopped unexpectedly")
-        rows = await store.fetch("SELECT block_hash FROM chain_tip")
+        rows = await store.query("demo_tip")
         at_tip = bool(rows) and rows[0]["block_hash"] == tip["id"]
-        if at_tip and (not praos or (await store.fetch(
-                "SELECT count(*) FROM live_epoch WHERE boundary_epoch = $1", epoch))[0][0]):
+        if at_tip and (not praos or (await store.query("demo_captured", epoch))[0]["n"]):
             return
         if time.monotonic() > deadline:
             if at_tip:
