@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"indexer: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logsetup.configure(cfg.log.format, cfg.log.level)
+    _remember_secrets(cfg, args)
     try:
         return asyncio.run(COMMANDS[args.command](cfg, args))
     except KeyboardInterrupt:
@@ -160,6 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         _report(exc)
         return exit_code(exc)
+
+
+def _remember_secrets(cfg: Config, args: argparse.Namespace) -> None:
+    """The credentials of the configured DSN and Ogmios URL (and the demo's --dsn), masked
+    wherever they would appear later (an error message that quotes them, a log line)."""
+    from indexer.db.dsn import mask
+
+    for text in (cfg.database.dsn, cfg.ogmios.url, getattr(args, "dsn", None)):
+        mask(text)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -188,8 +198,11 @@ def _report(exc: BaseException) -> None:
         if isinstance(err, BaseExceptionGroup):
             _report(err)
             continue
-        log.error("fatal", error=str(err), error_type=type(err).__name__)
-        print(f"indexer: fatal: {type(err).__name__}: {err}", file=sys.stderr)
+        from indexer.db.dsn import mask_text
+
+        message = mask_text(str(err))  # asyncpg, websockets, httpx may quote the DSN or URL
+        log.error("fatal", error=message, error_type=type(err).__name__)
+        print(f"indexer: fatal: {type(err).__name__}: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":
