@@ -272,3 +272,25 @@ def test_report_masks_what_asyncpg_websockets_and_httpx_say(capsys: pytest.Captu
     _assert_clean(captured.err + captured.out, DB_SECRET, URL_SECRET, API_SECRET)
     assert captured.err.count("indexer: fatal:") == 2
 
+
+def test_compose_passes_passwords_as_secrets_not_arguments() -> None:
+    yaml = pytest.importorskip("yaml")
+    deploy = Path(__file__).resolve().parent.parent / "deploy"
+    compose = yaml.safe_load((deploy / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(compose["secrets"]) == {"postgres_password", "grafana_db_password",
+                                       "grafana_admin_password"}
+    for name, svc in services.items():
+        argv = json.dumps([svc.get("entrypoint"), svc.get("command")])
+        assert "--password " not in argv and "--password=" not in argv, name
+        assert "PASSWORD" not in argv.replace("--password-file", ""), name
+        for key in svc.get("environment", {}):  # a password in the environment: PGPASSWORD only
+            assert "PASSWORD" not in key or key.endswith("_FILE") or key == "PGPASSWORD", name
+    init = " ".join(services["indexer-init"]["command"])
+    assert "--password-file /run/secrets/grafana_db_password" in init and "--reset" in init
+    mounted = {name: {s["source"] for s in svc.get("secrets", [])}
+               for name, svc in services.items()}
+    assert "grafana_db_password" in mounted["indexer-init"] & mounted["grafana"]
+    assert "postgres_password" in mounted["postgres"]
+    datasources = (deploy / "grafana" / "provisioning" / "datasources" / "indexer.yml").read_text()
+    assert "password: $__file{/run/secrets/grafana_db_password}" in datasources
