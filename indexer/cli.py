@@ -44,6 +44,13 @@ async def _cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 async def _cmd_db(cfg: Config, args: argparse.Namespace) -> int:
     from indexer.db.store import LATEST_VERSION, Store
 
+    password = None
+    if args.action == "grant":  # refuse a password argument before anything else
+        try:
+            password = _role_password(args)
+        except _UsageError as exc:
+            print(f"indexer: db grant: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     store = await Store.connect(cfg.database.dsn)
     try:
         if args.action in ("init", "migrate"):
@@ -58,7 +65,7 @@ async def _cmd_db(cfg: Config, args: argparse.Namespace) -> int:
             applied = await store.migrate()
             print(f"schema at v{LATEST_VERSION}" + (f" (applied {applied})" if applied else ""))
         elif args.action == "grant":
-            return await _grant(store, args)
+            return await _grant(store, args, password)
         else:
             problems = await store.check()
             for p in problems:
@@ -131,18 +138,17 @@ def _role_password(args: argparse.Namespace) -> str | None:
     return password
 
 
-async def _grant(store: Store, args: argparse.Namespace) -> int:
+async def _grant(store: Store, args: argparse.Namespace, password: str | None) -> int:
     from indexer.db.dsn import remember
     from indexer.db.roles import PUBLIC_VIEWS, GrantOptions, RoleRefused, grant_readonly
 
+    remember(password)
     try:
-        password = _role_password(args)
-        remember(password)
         opts = GrantOptions(reset=args.reset, statement_timeout_s=args.statement_timeout_s,
                             connection_limit=args.connection_limit,
                             lock_other_databases=args.lock_other_databases)
         notes = await grant_readonly(store, args.role, password, opts)
-    except (_UsageError, RoleRefused) as exc:
+    except RoleRefused as exc:
         print(f"indexer: db grant: {exc}", file=sys.stderr)
         return EXIT_USAGE
     login = ("logs in with the password given" if password else

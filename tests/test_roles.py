@@ -405,9 +405,10 @@ async def test_cli_takes_the_password_from_a_file_stdin_or_the_environment(
 
 async def test_cli_refuses_a_password_argument_and_two_sources(cluster: Cluster) -> None:
     role = _role()
-    code, text = await _cli("--dsn", cluster.indexer, "--role", role, "--password", "on-argv")
-    assert code == 2 and "--password is refused" in text and "--password-file" in text
-    assert "on-argv" not in text
+    for dsn in (cluster.indexer, "postgresql://postgres@127.0.0.1:1/x"):  # before connecting
+        code, text = await _cli("--dsn", dsn, "--role", role, "--password", "on-argv")
+        assert code == 2 and "--password is refused" in text and "--password-file" in text
+        assert "on-argv" not in text
     code, text = await _cli("--dsn", cluster.indexer, "--role", role, "--password-file", "-",
                             stdin=b"x\n", env={"INDEXER_ROLE_PASSWORD": "y"})
     assert code == 2 and "one way only" in text
