@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from indexer import log as logsetup
 from indexer.config import Config, ConfigError, DatabaseConfig, load_config
+
+if TYPE_CHECKING:
+    from indexer.db.store import Store
 
 log = structlog.get_logger("indexer.cli")
 
@@ -40,6 +44,13 @@ async def _cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 async def _cmd_db(cfg: Config, args: argparse.Namespace) -> int:
     from indexer.db.store import LATEST_VERSION, Store
 
+    password = None
+    if args.action == "grant":  # refuse a password argument before anything else
+        try:
+            password = _role_password(args)
+        except _UsageError as exc:
+            print(f"indexer: db grant: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     store = await Store.connect(cfg.database.dsn)
     try:
         if args.action in ("init", "migrate"):
@@ -54,10 +65,7 @@ async def _cmd_db(cfg: Config, args: argparse.Namespace) -> int:
             applied = await store.migrate()
             print(f"schema at v{LATEST_VERSION}" + (f" (applied {applied})" if applied else ""))
         elif args.action == "grant":
-            from indexer.db.roles import grant_readonly
-
-            await grant_readonly(store, args.role, args.password)
-            print(f"role {args.role} may read the public views")
+            return await _grant(store, args, password)
         else:
             problems = await store.check()
             for p in problems:
@@ -67,6 +75,89 @@ async def _cmd_db(cfg: Config, args: argparse.Namespace) -> int:
             print(f"schema v{LATEST_VERSION}: ok")
     finally:
         await store.close()
+    return EXIT_OK
+
+
+# `indexer db grant`: where the role's password comes from. Never from the command line: the
+# arguments of a process are visible to every local user (ps, /proc/PID/cmdline) and are kept
+# in a container's configuration.
+ROLE_PASSWORD_ENV = "INDEXER_ROLE_PASSWORD"
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _read_password_file(path: str) -> str:
+    try:
+        if path == "-":
+            text = sys.stdin.readline()
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _UsageError(f"cannot read the password file {path}: {exc}") from exc
+    return text.removesuffix("\n").removesuffix("\r")  # the line's end, not the password's
+
+
+def _prompt_password(role: str) -> str:
+    import getpass
+
+    if not sys.stdin.isatty():
+        raise _UsageError("--password-prompt needs a terminal: use --password-file or "
+                          f"{ROLE_PASSWORD_ENV}")
+    first = getpass.getpass(f"password for role {role}: ")
+    if getpass.getpass("again: ") != first:
+        raise _UsageError("the two passwords differ")
+    return first
+
+
+def _role_password(args: argparse.Namespace) -> str | None:
+    """The role's password from --password-file, the environment or a prompt (None: none)."""
+    if args.password is not None:
+        raise _UsageError(
+            "--password is refused (a password on the command line is visible to every local "
+            "user and stays in shell histories and container configurations): give it with "
+            f"--password-file FILE (- for standard input), the {ROLE_PASSWORD_ENV} environment "
+            "variable or --password-prompt. Choose a new one: this one has been exposed.")
+    given = [name for name, present in (("--password-file", args.password_file is not None),
+                                        (ROLE_PASSWORD_ENV, ROLE_PASSWORD_ENV in os.environ),
+                                        ("--password-prompt", args.password_prompt)) if present]
+    if len(given) > 1:
+        raise _UsageError(f"give the password one way only, not {' and '.join(given)}")
+    if args.password_file is not None:
+        password = _read_password_file(args.password_file)
+    elif ROLE_PASSWORD_ENV in os.environ:
+        password = os.environ[ROLE_PASSWORD_ENV]
+    elif args.password_prompt:
+        password = _prompt_password(args.role)
+    else:
+        return None
+    if not password:
+        raise _UsageError(f"the password from {given[0]} is empty")
+    return password
+
+
+async def _grant(store: Store, args: argparse.Namespace, password: str | None) -> int:
+    from indexer.db.dsn import remember
+    from indexer.db.roles import PUBLIC_VIEWS, GrantOptions, RoleRefused, grant_readonly
+
+    remember(password)
+    try:
+        opts = GrantOptions(reset=args.reset, statement_timeout_s=args.statement_timeout_s,
+                            connection_limit=args.connection_limit,
+                            lock_other_databases=args.lock_other_databases)
+        notes = await grant_readonly(store, args.role, password, opts)
+    except RoleRefused as exc:
+        print(f"indexer: db grant: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    login = ("logs in with the password given" if password else
+             "was given no password (a new role cannot log in, an existing one keeps its own)")
+    print(f"role {args.role} may read the public views ({', '.join(PUBLIC_VIEWS)}) and nothing "
+          f"else; it {login}; statement_timeout {args.statement_timeout_s:g} s, connection "
+          f"limit {args.connection_limit}")
+    for note in notes:
+        print(f"  {note}")
     return EXIT_OK
 
 
@@ -119,7 +210,25 @@ def build_parser() -> argparse.ArgumentParser:
     db = add("db", "Create, migrate or check the database schema; grant read access.")
     db.add_argument("action", choices=["init", "migrate", "check", "grant"])
     db.add_argument("--role", default="indexer_reader", help="role for `grant`")
-    db.add_argument("--password", help="password for the role (`grant`; none = no login)")
+    db.add_argument("--password-file", metavar="FILE",
+                    help="`grant`: read the role's password from the first line of FILE (- = "
+                         f"standard input); or set {ROLE_PASSWORD_ENV}, or --password-prompt; "
+                         "no password = a role that cannot log in")
+    db.add_argument("--password-prompt", action="store_true",
+                    help="`grant`: ask for the role's password on the terminal")
+    db.add_argument("--password", help="refused: a password on the command line is visible to "
+                                       "every local user (use --password-file)")
+    db.add_argument("--reset", action="store_true",
+                    help="`grant`: the role may exist; reset its password, settings and grants "
+                         "(refused if it holds more than read access to the public views)")
+    db.add_argument("--statement-timeout-s", type=float, default=30.0,
+                    help="`grant`: the role's statement_timeout (default 30)")
+    db.add_argument("--connection-limit", type=int, default=10,
+                    help="`grant`: the role's connection limit (default 10)")
+    db.add_argument("--lock-other-databases", action="store_true",
+                    help="`grant`: also revoke CONNECT from PUBLIC on the cluster's other "
+                         "databases (postgres, template1 …), a cluster-wide change for a "
+                         "cluster that serves the indexer only")
     add("status", "Show the tip, the lag and the last materialized epoch.")
     rw = add("rewards", "Import the ledger's past reward figures from a CSV file.")
     rw.add_argument("action", choices=["import"])
@@ -153,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"indexer: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logsetup.configure(cfg.log.format, cfg.log.level)
+    _remember_secrets(cfg, args)
     try:
         return asyncio.run(COMMANDS[args.command](cfg, args))
     except KeyboardInterrupt:
@@ -160,6 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         _report(exc)
         return exit_code(exc)
+
+
+def _remember_secrets(cfg: Config, args: argparse.Namespace) -> None:
+    """The credentials of the configured DSN and Ogmios URL (and the demo's --dsn), masked
+    wherever they would appear later (an error message that quotes them, a log line)."""
+    from indexer.db.dsn import mask
+
+    for text in (cfg.database.dsn, cfg.ogmios.url, getattr(args, "dsn", None)):
+        mask(text)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -188,8 +307,11 @@ def _report(exc: BaseException) -> None:
         if isinstance(err, BaseExceptionGroup):
             _report(err)
             continue
-        log.error("fatal", error=str(err), error_type=type(err).__name__)
-        print(f"indexer: fatal: {type(err).__name__}: {err}", file=sys.stderr)
+        from indexer.db.dsn import mask_text
+
+        message = mask_text(str(err))  # asyncpg, websockets, httpx may quote the DSN or URL
+        log.error("fatal", error=message, error_type=type(err).__name__)
+        print(f"indexer: fatal: {type(err).__name__}: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

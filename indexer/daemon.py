@@ -13,6 +13,7 @@ import structlog
 
 from indexer.chain.types import Point
 from indexer.config import Config
+from indexer.db.dsn import mask
 from indexer.db.store import Store
 from indexer.ops.metrics import MetricsServer
 from indexer.ops.progress import Progress
@@ -76,7 +77,7 @@ async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkI
             pts = [state.cursor.point]
         return pts or [cfg.indexer.start]
 
-    log.info("daemon.start", url=cfg.ogmios.url, cursor_slot=state.cursor.slot,
+    log.info("daemon.start", url=mask(cfg.ogmios.url), cursor_slot=state.cursor.slot,
              in_flight=cfg.ogmios.in_flight)
     async with asyncio.TaskGroup() as tg:
         others = [tg.create_task(follower.run(points, queue), name="follower"),

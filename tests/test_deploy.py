@@ -200,7 +200,7 @@ def test_grafana_provisioning() -> None:
         pg = next(d for d in ds["datasources"] if d["uid"] == "indexer-pg")
         assert pg["type"] in ("grafana-postgresql-datasource", "postgres")
         assert pg["user"] == "grafana" and pg["jsonData"]["database"] == "indexer"
-        assert "$GRAFANA_DB_PASSWORD" in pg["secureJsonData"]["password"]
+        assert pg["secureJsonData"]["password"] == "$__file{/run/secrets/grafana_db_password}"
     else:
         assert "uid: indexer-pg" in ds_text and "user: grafana" in ds_text
     providers = (DEPLOY / "grafana" / "provisioning" / "dashboards" / "indexer.yml").read_text()

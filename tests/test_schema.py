@@ -26,8 +26,8 @@ async def _replay_migrations(dsn: str, upto: int) -> None:
 
 
 async def _catalog(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
-    """A comparable description of the schema: columns, indexes, views, constraints and
-    functions."""
+    """A comparable description of the schema: columns, indexes, views, constraints,
+    functions and comments (the public views' markers)."""
     queries = {
         "columns": "SELECT table_name, column_name, data_type, numeric_precision, "
                    "numeric_scale, is_nullable, column_default FROM information_schema.columns "
@@ -42,6 +42,9 @@ async def _catalog(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
         "functions": "SELECT proname, pg_get_function_identity_arguments(oid), "
                      "pg_get_functiondef(oid) FROM pg_proc "
                      "WHERE pronamespace = current_schema()::regnamespace ORDER BY 1, 2",
+        "comments": "SELECT relname, obj_description(oid, 'pg_class') FROM pg_class "
+                    "WHERE relnamespace = current_schema()::regnamespace "
+                    "AND obj_description(oid, 'pg_class') IS NOT NULL ORDER BY 1",
     }
     conn = await asyncpg.connect(dsn)
     try:

@@ -34,7 +34,7 @@ import structlog
 from indexer import daemon
 from indexer import log as logsetup
 from indexer.config import Config, DatabaseConfig, IndexerConfig, LogConfig, OgmiosConfig
-from indexer.db.dsn import without_password
+from indexer.db.dsn import mask_text, without_password
 from indexer.db.store import DatabaseError, Store, recreate_database
 from indexer.demo.ledger import DemoLedger
 from indexer.demo.postgres import EmbeddedPostgres
@@ -153,7 +153,7 @@ async def fresh_database(admin_dsn: str, name: str) -> str:
         probe = await asyncio.wait_for(Store.connect(admin_dsn, max_size=1), 15)
     except DatabaseError as exc:
         raise DemoError(f"cannot connect to PostgreSQL ({without_password(admin_dsn)[0]}): "
-                        f"{exc}") from exc
+                        f"{mask_text(str(exc))}") from exc
     await probe.close()
     return await recreate_database(admin_dsn, name)
 

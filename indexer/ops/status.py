@@ -8,6 +8,7 @@ import datetime as dt
 import httpx
 
 from indexer.config import Config
+from indexer.db.dsn import mask
 from indexer.db.store import Store
 from indexer.sync.ogmios import fetch_health
 
@@ -39,7 +40,8 @@ async def _node_lag(cfg: Config, slot: int | None, height: int | None) -> str:
     try:
         _, health = await fetch_health(cfg.ogmios.url, timeout_s=3.0)
     except (OSError, TimeoutError, ValueError, httpx.HTTPError) as exc:
-        return f"unknown: Ogmios at {cfg.ogmios.url} does not answer ({type(exc).__name__})"
+        return (f"unknown: Ogmios at {mask(cfg.ogmios.url)} does not answer "
+                f"({type(exc).__name__})")
     node = health.get("lastKnownTip")
     if not isinstance(node, dict):
         return "unknown: the node has no tip yet"

@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from indexer.chain.types import Point
+from indexer.db.dsn import mask
 
 log = structlog.get_logger("indexer.sync.ogmios")
 
@@ -95,22 +96,23 @@ async def check_server(url: str, *, reconnect_max_s: float = 30.0) -> dict[str, 
         except (TimeoutError, OSError, httpx.TransportError) as exc:
             await backoff.wait("ogmios.unreachable", exc)
         except (ValueError, IndexError) as exc:  # answered, but not the JSON we expect
-            log.warning("ogmios.version_unknown", url=url, error=repr(exc))
+            log.warning("ogmios.version_unknown", url=mask(url), error=repr(exc))
             return {}
     version = str(health.get("version", "unknown"))
     log.info("ogmios.server", version=version, http_status=status,
              network=health.get("network"), era=health.get("currentEra"))
     if "version" not in health:
-        log.warning("ogmios.version_unknown", url=url, http_status=status)
+        log.warning("ogmios.version_unknown", url=mask(url), http_status=status)
         return health
     if parse_version(version) < MIN_VERSION:
         raise ServerTooOld(
-            f"Ogmios {version} at {url} is too old: this indexer needs Ogmios v6.13 or newer "
-            "(rewardsProvenance and the list form of rewardAccountSummaries). Upgrade Ogmios.")
+            f"Ogmios {version} at {mask(url)} is too old: this indexer needs Ogmios v6.13 or "
+            "newer (rewardsProvenance and the list form of rewardAccountSummaries). Upgrade "
+            "Ogmios.")
     if parse_version(version) >= UNTESTED_VERSION:
         raise ServerTooNew(
-            f"Ogmios {version} at {url} is newer than this indexer knows (tested: v6.13 to v7.x);"
-            " its block format may have changed. Upgrade the indexer or run Ogmios v7.")
+            f"Ogmios {version} at {mask(url)} is newer than this indexer knows (tested: v6.13 "
+            "to v7.x); its block format may have changed. Upgrade the indexer or run Ogmios v7.")
     return health
 
 

@@ -72,6 +72,7 @@ CREATE VIEW chain_tip AS
 SELECT c.slot, c.block_height, encode(c.block_hash, 'hex') AS block_hash, c.epoch_no,
        c.updated_at
 FROM checkpoint c;
+COMMENT ON VIEW chain_tip IS 'Public view (docs/spec.md §7): the last applied block.';
 
 CREATE VIEW pool_certificate AS
 SELECT p.pool_id, encode(p.tx_id, 'hex') AS tx_id, p.slot, p.epoch_no, p.cert_index, p.kind,
@@ -80,11 +81,13 @@ SELECT p.pool_id, encode(p.tx_id, 'hex') AS tx_id, p.slot, p.epoch_no, p.cert_in
        p.reward_account, p.owners, p.vrf_key_hash, p.metadata_url, p.metadata_hash, p.relays,
        p.retirement_epoch, p.tx_index
 FROM pool_cert p;
+COMMENT ON VIEW pool_certificate IS 'Public view (docs/spec.md §7): one row per certificate.';
 
 CREATE VIEW withdrawal AS
 SELECT encode(w.tx_id, 'hex') AS tx_id, w.slot, w.epoch_no, w.stake_address,
        w.amount AS amount_lovelace
 FROM withdrawal_row w;
+COMMENT ON VIEW withdrawal IS 'Public view (docs/spec.md §7): one row per withdrawal.';
 
 -- The reward row that counts for a pool-epoch: an import overrides the ledger capture.
 CREATE VIEW pool_reward_effective AS
@@ -114,6 +117,7 @@ CREATE VIEW reward_event AS
 SELECT r.stake_address, r.pool_id, r.kind, r.earned_epoch, r.spendable_epoch,
        r.amount AS amount_lovelace, r.source
 FROM reward_credit_all r;
+COMMENT ON VIEW reward_event IS 'Public view (docs/spec.md §7): one row per credit.';
 
 CREATE VIEW pool_epoch AS
 SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.cost_lovelace,
@@ -143,6 +147,7 @@ SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.c
 FROM pool_epoch_row p
 LEFT JOIN pool_reward_effective r ON r.pool_id = p.pool_id AND r.epoch_no = p.epoch_no
 LEFT JOIN reward_settlement s ON s.pool_id = p.pool_id AND s.epoch_no = p.epoch_no;
+COMMENT ON VIEW pool_epoch IS 'Public view (docs/spec.md §7): one row per pool and epoch.';
 
 CREATE VIEW pool_owner_epoch AS
 SELECT a.pool_id, a.epoch_no, a.stake_address, a.is_owner, a.is_reward_account,
@@ -159,3 +164,4 @@ JOIN pool_epoch pe ON pe.pool_id = a.pool_id AND pe.epoch_no = a.epoch_no
 LEFT JOIN pool_reward_effective r ON r.pool_id = a.pool_id AND r.epoch_no = a.epoch_no
 LEFT JOIN owner_reward o ON o.pool_id = a.pool_id AND o.epoch_no = a.epoch_no
                         AND o.source = r.source AND o.cred = a.cred;
+COMMENT ON VIEW pool_owner_epoch IS 'Public view (docs/spec.md §7): one row per pool, epoch and account.';

@@ -1,4 +1,4 @@
--- Operator commands: the daemon lock, status, exports, roles.
+-- Operator commands: the daemon lock, status, exports (roles: roles.sql).
 -- Named queries (`-- name: NAME`), loaded by indexer/db/store.py.
 
 -- Who holds the daemon lock ($1: the advisory lock key), for the refusal message.
@@ -33,6 +33,3 @@ SELECT t.slot, t.block_height, t.block_hash, t.epoch_no, t.updated_at,
        (SELECT max(epoch_no) FROM pool_epoch_row) AS last_materialized_epoch,
        (SELECT count(*) FROM block) AS blocks
 FROM chain_tip t;
-
--- name: role_exists
-SELECT 1 FROM pg_roles WHERE rolname = $1;
