@@ -108,3 +108,27 @@ def test_every_query_name_exists_and_every_query_is_used() -> None:
     used = _names_used_in_code()
     assert used - set(Q) == set(), "named in the code, missing from indexer/db/queries/*.sql"
     assert set(Q) - used == set(), "defined in indexer/db/queries/*.sql, used nowhere"
+
+
+async def test_a_migration_keeps_the_grants_on_views(empty_dsn: str) -> None:
+    """Migrations drop and re-create the views; a dashboard role keeps what it was granted."""
+    role = f"view_reader_{abs(hash(empty_dsn)) % 10**8}"
+    await _replay_migrations(empty_dsn, 1)  # a v1 database, as the first build left it
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        await conn.execute(f"CREATE ROLE {role} NOLOGIN")
+        await conn.execute(f"GRANT SELECT ON pool_epoch, pool_owner_epoch TO {role}")
+        store = await Store.connect(empty_dsn)
+        try:
+            assert await store.migrate() == list(range(2, LATEST_VERSION + 1))
+        finally:
+            await store.close()
+        granted = {r["table_name"] for r in await conn.fetch(
+            "SELECT table_name FROM information_schema.role_table_grants "
+            "WHERE grantee = $1 AND privilege_type = 'SELECT'", role)}
+        assert granted == {"pool_epoch", "pool_owner_epoch"}
+    finally:
+        await conn.execute(f"DROP OWNED BY {role}")
+        await conn.execute(f"DROP ROLE {role}")
+        await conn.close()

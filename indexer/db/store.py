@@ -169,8 +169,12 @@ class Store:
             if version <= current:
                 continue
             async with self._pool.acquire() as conn, conn.transaction():
+                # migrations re-create views, and a view's grants go with it: keep them
+                grants = [r["statement"] for r in await conn.fetch(Q["view_grants"])]
                 await conn.execute(path.read_text())
-                await conn.execute("UPDATE schema_version SET version = $1", version)
+                for statement in grants:
+                    await conn.execute(statement)
+                await conn.execute(Q["set_schema_version"], version)
             applied.append(version)
         return applied
 

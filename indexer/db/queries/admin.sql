@@ -33,3 +33,17 @@ SELECT t.slot, t.block_height, t.block_hash, t.epoch_no, t.updated_at,
        (SELECT max(epoch_no) FROM pool_epoch_row) AS last_materialized_epoch,
        (SELECT count(*) FROM block) AS blocks
 FROM chain_tip t;
+
+-- The grants on this schema's views, as GRANT statements that re-create them, for the views
+-- that exist after a migration (a view dropped for good loses its grants).
+-- name: view_grants
+SELECT format('DO $g$ BEGIN IF to_regclass(%L) IS NOT NULL THEN GRANT %s ON %I TO %s; END IF; '
+              'END $g$', c.relname, a.privilege_type, c.relname,
+              CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END)
+       AS statement
+FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
+WHERE c.relkind = 'v' AND c.relnamespace = current_schema()::regnamespace
+  AND a.grantee <> c.relowner;
+
+-- name: set_schema_version
+UPDATE schema_version SET version = $1;
