@@ -31,8 +31,25 @@ ORDER BY o.epoch_no, o.stake_address;
 -- name: status
 SELECT t.slot, t.block_height, t.block_hash, t.epoch_no, t.updated_at,
        (SELECT max(epoch_no) FROM pool_epoch_row) AS last_materialized_epoch,
-       (SELECT count(*) FROM block) AS blocks
+       (SELECT count(*) FROM block) AS blocks,
+       (SELECT s.slot FROM chain_start s) AS start_slot,
+       (SELECT s.balances_complete FROM chain_start s) AS balances_complete
 FROM chain_tip t;
 
 -- name: role_exists
 SELECT 1 FROM pg_roles WHERE rolname = $1;
+
+-- Where the chain of this database starts ($1 slot, $2 block hash, $3 whether balances are
+-- complete): written on an empty database only (indexer/sync/start.py).
+-- name: set_chain_start
+INSERT INTO chain_start (id, slot, block_hash, balances_complete) VALUES (true, $1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET slot = EXCLUDED.slot, block_hash = EXCLUDED.block_hash,
+                               balances_complete = EXCLUDED.balances_complete;
+
+-- The config's [aliases], replaced whole ($1 stake addresses, $2 aliases).
+-- name: clear_aliases
+DELETE FROM account_alias_row;
+
+-- name: add_aliases
+INSERT INTO account_alias_row (stake_address, alias)
+SELECT * FROM unnest($1::text[], $2::text[]);
