@@ -69,9 +69,10 @@ class DemoReport:
     withdrawals: list[Record]
     tip: Record
     index_s: float
+    aliases: dict[str, str] | None = None  # the account_alias view: the config's [aliases]
 
     def render(self) -> str:
-        names = _names(self.sim.network.network_id)
+        names = self.aliases or _names(self.sim.network.network_id)
         out: list[str] = []
         self._header(out, names)
         self._summary(out)
@@ -222,7 +223,9 @@ async def build_report(dsn: str, sim: Simulator, pool_id: str, index_s: float) -
                 "SELECT * FROM reward_event ORDER BY spendable_epoch, kind, stake_address"),
             withdrawals=await store.fetch("SELECT * FROM withdrawal ORDER BY slot, stake_address"),
             tip=(await store.fetch("SELECT * FROM chain_tip"))[0],  # one row, always
-            index_s=index_s)
+            index_s=index_s,
+            aliases={r["stake_address"]: r["alias"] for r in await store.fetch(
+                "SELECT stake_address, alias FROM account_alias")})
     finally:
         await store.close()
 

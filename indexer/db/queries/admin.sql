@@ -11,7 +11,8 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
 LIMIT 1;
 
 -- A pool's owner rows with what the exports add: MIR and withdrawals of the spendable epoch,
--- and what landed in the account ("real rewards": the leader reward for the reward account).
+-- and what landed in the account ("real rewards": the leader reward for the reward account),
+-- and the names operators gave (the config's [aliases]) or the pool published (its ticker).
 -- name: export_owner_rows
 SELECT o.*,
        (SELECT COALESCE(sum(c.amount), 0) FROM reward_credit c
@@ -22,7 +23,9 @@ SELECT o.*,
            AND w.epoch_no = o.spendable_epoch)::bigint AS withdrawn_lovelace,
        CASE WHEN o.is_reward_account AND o.rewards_status = 'credited'
             THEN p.leader_reward_lovelace ELSE 0 END AS real_rewards_lovelace,
-       NULL::bigint AS reward_balance_lovelace
+       NULL::bigint AS reward_balance_lovelace,
+       (SELECT a.alias FROM account_alias a WHERE a.stake_address = o.stake_address) AS alias,
+       (SELECT n.ticker FROM pool_name n WHERE n.pool_id = o.pool_id) AS pool_ticker
 FROM pool_owner_epoch o JOIN pool_epoch p ON p.pool_id = o.pool_id AND p.epoch_no = o.epoch_no
 WHERE o.pool_id = $1 AND ($2::integer IS NULL OR o.epoch_no >= $2)
   AND ($3::integer IS NULL OR o.epoch_no <= $3)
