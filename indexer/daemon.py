@@ -73,7 +73,7 @@ async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkI
     writer.after_commit.append(capture.notify)
     ops = OpsKit(cfg, store, net, state, follower,
                  lambda slot: writer.epochs.calendar.slot_time_ms(slot),
-                 ((await store.get_meta("network")) or {}).get("name"))
+                 (await store.get_meta("network")) or {})
     writer.after_commit += ops.hooks
 
     async def points() -> list[Point | None]:

@@ -22,7 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from indexer import daemon
-from indexer.chain.types import Checkpoint, Point, Tip
+from indexer.chain.types import Checkpoint, Point
 from indexer.cli import EXIT_USAGE, exit_code, main
 from indexer.config import ConfigError, MetadataConfig, MetricsConfig, parse_config
 from indexer.db.store import Store

@@ -21,15 +21,26 @@ from indexer.sync.ogmios import ChainFollower
 from indexer.sync.state import SyncState
 
 
+def _time(text: Any) -> dt.datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
+    except ValueError:
+        return None
+
+
 class OpsKit:
     def __init__(self, cfg: Config, store: Store, net: NetworkInfo, state: SyncState,
-                 follower: ChainFollower, chain_time: ChainTime, network: str | None) -> None:
+                 follower: ChainFollower, chain_time: ChainTime, network: dict[str, Any]
+                 ) -> None:
         self.cfg, self.store, self.net = cfg, store, net
         self.node = NodeView()
         self.metrics = Metrics(state, settings=HealthSettings(
             k=net.k, stall_after_s=cfg.metrics.stall_after_s, version=indexer_version(),
             schema_version=LATEST_VERSION, started_at=dt.datetime.now(dt.UTC)),
-            node=self.node, follower=follower, chain_time=chain_time, network=network)
+            node=self.node, follower=follower, chain_time=chain_time,
+            network=network.get("name"), system_start=_time(network.get("system_start")))
         bar = sys.stderr.isatty() and cfg.log.format == "console"
         self.progress = Progress(state, cfg.indexer.progress_interval_s, k=net.k,
                                  node=self.node, chain_time=chain_time, bar=bar)

@@ -17,6 +17,7 @@ per-pool ``indexer_pledge_shortfall_lovelace{pool_id=…}``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import platform
 import time
 from collections import deque
@@ -79,9 +80,10 @@ class Metrics:
 
     def __init__(self, state: SyncState, *, settings: HealthSettings,
                  node: NodeView | None = None, follower: ChainFollower | None = None,
-                 chain_time: ChainTime | None = None, network: str | None = None) -> None:
+                 chain_time: ChainTime | None = None, network: str | None = None,
+                 system_start: dt.datetime | None = None) -> None:
         self.state, self.settings, self.node, self.follower = state, settings, node, follower
-        self.chain_time, self.network = chain_time, network
+        self.chain_time, self.network, self.system_start = chain_time, network, system_start
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -118,6 +120,18 @@ class Metrics:
             return 0.0
         (t0, b0), (t1, b1) = self._rate[0], self._rate[-1]
         return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def chain_lag_s(self) -> float | None:
+        """Wall-clock seconds between now and the start of the last committed slot: how far
+        behind the world the indexed chain is (days during an initial sync)."""
+        slot = self.state.cursor.slot
+        if slot is None or self.system_start is None or self.chain_time is None:
+            return None
+        try:
+            at = self.system_start + dt.timedelta(milliseconds=self.chain_time(slot))
+        except ValueError:
+            return None
+        return max(0.0, (dt.datetime.now(dt.UTC) - at).total_seconds())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -169,6 +183,9 @@ class _SyncCollector(Collector):
             ("indexer_network_synchronization",
              "Like Ogmios' networkSynchronization, for the indexer: node sync x progress",
              _nan_if_none(body["network_synchronization"])),  # type: ignore[arg-type]
+            ("indexer_chain_lag_seconds",
+             "Seconds between now and the last committed slot (NaN: unknown)",
+             _nan_if_none(m.chain_lag_s())),
             ("indexer_blocks_per_second", "Blocks applied per second over the last minute",
              m.blocks_per_second()),
             ("indexer_batch_last_commit_seconds", "Duration of the last batch",
