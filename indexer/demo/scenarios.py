@@ -46,7 +46,7 @@ DEMO_WALLETS = (ALICE, BOB, CAROL, DAVE, ERIN, FRANK)
 def demo_aliases(net: Network | None = None) -> tuple[tuple[str, str], ...]:
     """``[aliases]`` for the demo's accounts: the names operators would give them."""
     nid = (net or demo_network()).network_id
-    return tuple(sorted((w.stake_address(nid), w.name.title())
+    return tuple(sorted((w.stake_address(nid), w.name)
                         for w in (ALICE, BOB, CAROL, DAVE, ERIN, FRANK)))
 
 
