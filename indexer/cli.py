@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Coroutine
@@ -28,7 +29,7 @@ EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 def _config(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config) if getattr(args, "config", None) else Config()
     if getattr(args, "dsn", None):
-        cfg = Config(cfg.ogmios, DatabaseConfig(args.dsn), cfg.indexer, cfg.log, cfg.metrics)
+        cfg = dataclasses.replace(cfg, database=DatabaseConfig(args.dsn))
     return cfg
 
 
@@ -162,10 +163,11 @@ async def _grant(store: Store, args: argparse.Namespace, password: str | None) -
 
 
 async def _cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    from indexer.ops.status import status
+    from indexer.ops.status import render, status
 
-    print(await status(cfg))
-    return EXIT_OK
+    report = await status(cfg, max_lag_blocks=args.max_lag_blocks)
+    print(render(report, as_json=args.json))
+    return int(report["exit_code"])
 
 
 async def _cmd_rewards(cfg: Config, args: argparse.Namespace) -> int:
@@ -197,6 +199,7 @@ async def _cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="indexer", description="Owner accounting for shared Cardano stake pools.")
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_text: str, config: bool = True) -> argparse.ArgumentParser:
@@ -229,7 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="`grant`: also revoke CONNECT from PUBLIC on the cluster's other "
                          "databases (postgres, template1 …), a cluster-wide change for a "
                          "cluster that serves the indexer only")
-    add("status", "Show the tip, the lag and the last materialized epoch.")
+    st = add("status", "Show the tip, the lag and the last materialized epoch. Exit status: "
+             "0 within the threshold, 4 Ogmios or its node unreachable, 5 behind by more than "
+             "--max-lag-blocks (docs/spec.md §9).")
+    st.add_argument("--json", action="store_true", help="one JSON object on standard output")
+    st.add_argument("--max-lag-blocks", type=int, default=None,
+                    help="exit 5 when further behind the node's tip (default: k of the network)")
     rw = add("rewards", "Import the ledger's past reward figures from a CSV file.")
     rw.add_argument("action", choices=["import"])
     rw.add_argument("file", help="CSV: pool_id, epoch, total_rewards_lovelace, "
@@ -252,6 +260,16 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, i
     "run": _cmd_run, "db": _cmd_db, "status": _cmd_status, "rewards": _cmd_rewards,
     "export": _cmd_export, "demo": _cmd_demo,
 }
+
+
+def version_text() -> str:
+    from indexer.db.store import LATEST_VERSION
+    from indexer.ops.status import indexer_version
+    from indexer.sync.ogmios import MIN_VERSION, UNTESTED_VERSION
+
+    low = ".".join(map(str, MIN_VERSION[:2]))
+    return (f"indexer {indexer_version()} (schema v{LATEST_VERSION}; Ogmios v{low} to "
+            f"below v{UNTESTED_VERSION[0]}, tested with v6.14 and v7.0)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """The composition root: config -> store (locked: one daemon per database) -> Ogmios clients ->
 network facts -> follower, writer, capture (the materializer of the ledger's reward figures),
-metrics -> one TaskGroup. SIGINT/SIGTERM set the stop event; the batch in progress commits;
+the operator's kit (metrics, health, progress, pool names: ``indexer.ops.kit``) -> one
+TaskGroup. SIGINT/SIGTERM set the stop event; the batch in progress commits;
 exit 0. If any task dies, the TaskGroup cancels the others (an open batch aborts) and the error
 propagates."""
 
@@ -15,11 +16,12 @@ from indexer.chain.types import Point
 from indexer.config import Config
 from indexer.db.dsn import mask
 from indexer.db.store import Store
-from indexer.ops.metrics import MetricsServer
-from indexer.ops.progress import Progress
+from indexer.ops.kit import OpsKit
+from indexer.ops.names import store_aliases
 from indexer.sync.capture import RewardCapture
 from indexer.sync.network import Epochs, NetworkInfo, WrongNetwork, discover_network
 from indexer.sync.ogmios import ChainFollower, LedgerClient, check_server
+from indexer.sync.start import record_start
 from indexer.sync.writer import Writer
 
 __all__ = ["WrongNetwork", "install_signal_handlers", "run"]
@@ -46,6 +48,8 @@ async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
         await store.claim_writer()
         await check_server(cfg.ogmios.url, reconnect_max_s=cfg.ogmios.reconnect_max_s)
         net, epochs = await discover_network(ledger, store, cfg)
+        await record_start(store, cfg, await store.checkpoint(), epochs.calendar)
+        await store_aliases(store, cfg.aliases)
         await _follow(cfg, store, ledger, net, epochs, stop)
     finally:
         await ledger.close()
@@ -68,8 +72,10 @@ async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkI
                             live_distance=(net.k if cfg.indexer.live_distance_blocks is None
                                            else cfg.indexer.live_distance_blocks))
     writer.after_commit.append(capture.notify)
-    writer.after_commit.append(Progress(state, cfg.indexer.progress_interval_s).on_commit)
-    metrics = MetricsServer(cfg.metrics.host, cfg.metrics.port, state, net.k, follower)
+    ops = OpsKit(cfg, store, net, state, follower,
+                 lambda slot: writer.epochs.calendar.slot_time_ms(slot),
+                 (await store.get_meta("network")) or {})
+    writer.after_commit += ops.hooks
 
     async def points() -> list[Point | None]:
         pts: list[Point | None] = list(await store.intersection_points(net.k))
@@ -82,8 +88,7 @@ async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkI
     async with asyncio.TaskGroup() as tg:
         others = [tg.create_task(follower.run(points, queue), name="follower"),
                   tg.create_task(capture.run(), name="capture")]
-        if cfg.metrics.port:
-            others.append(tg.create_task(metrics.serve(), name="metrics"))
+        others += [tg.create_task(coro, name=name) for name, coro in ops.tasks().items()]
         await writer.run(queue, stop)
         for task in others:
             task.cancel()

@@ -11,7 +11,14 @@ from typing import Any
 from indexer import daemon
 from indexer.chain.decode import decode_block
 from indexer.chain.types import Block
-from indexer.config import Config, DatabaseConfig, IndexerConfig, LogConfig, OgmiosConfig
+from indexer.config import (
+    Config,
+    DatabaseConfig,
+    IndexerConfig,
+    LogConfig,
+    MetadataConfig,
+    OgmiosConfig,
+)
 from indexer.db.store import Store
 from indexer.simulator.server import Simulator
 from tests.model import Model
@@ -24,7 +31,9 @@ def config(url: str, dsn: str, **indexer: Any) -> Config:
                   indexer=IndexerConfig(batch_max_blocks=indexer.pop("batch_max_blocks", 7),
                                         prune_every_batches=indexer.pop("prune", 3),
                                         **indexer),
-                  log=LogConfig(level="warning"))
+                  log=LogConfig(level="warning"),
+                  # the chains' metadata URLs are made up: no daemon test reaches out for them
+                  metadata=MetadataConfig(fetch=False))
 
 
 async def wait_for(cond: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:

@@ -1,7 +1,10 @@
-"""The deployment files: Dockerfile, deploy/docker-compose.yml, the indexer's compose config,
-the systemd unit, Grafana provisioning and the dashboard, whose SQL must read only the public
-views (docs/spec.md §7) and run on the real schema, as the read-only role of `indexer db grant`.
-Fast, no network, no Docker (none runs here): structure and SQL are checked, not containers."""
+"""The deployment files: Dockerfile, deploy/docker-compose.yml (validated against the official
+compose-spec JSON schema), the indexer's compose config, the systemd unit, Prometheus' scrape
+config and alert rules, Grafana provisioning and the dashboard, whose SQL must read only the
+public views (docs/spec.md §7) and run on the real schema, as the read-only role of `indexer db
+grant`, and whose PromQL may name only metrics that exist. The Byron-skip start points are
+checked against recorded chain data. Fast, no network, no Docker (none runs here): structure,
+schema and SQL are checked, not containers."""
 
 from __future__ import annotations
 
@@ -57,14 +60,15 @@ def dashboard() -> dict[str, Any]:
 
 
 def queries() -> list[tuple[str, str]]:
-    """(where, sql) for every panel target and query variable of the dashboard."""
+    """(where, sql) for every PostgreSQL panel target and query variable of the dashboard."""
     d = dashboard()
     out = [(f"variable ${v['name']}", v["query"]) for v in d["templating"]["list"]
            if v["type"] == "query"]
     for panel in d["panels"]:
         for target in panel.get("targets", []):
-            out.append((f"panel {panel['id']} {panel['title']!r} {target['refId']}",
-                        target["rawSql"]))
+            if "rawSql" in target:
+                out.append((f"panel {panel['id']} {panel['title']!r} {target['refId']}",
+                            target["rawSql"]))
     return out
 
 
@@ -127,8 +131,39 @@ def test_package_data_ships_every_data_file() -> None:
 
 # --------------------------------------------------------------------------- compose
 
-SERVICES = ("cardano-node", "ogmios", "postgres", "indexer-init", "indexer", "prometheus",
-            "grafana")
+SERVICES = ("mithril-restore", "cardano-node", "ogmios", "postgres", "indexer-init", "indexer",
+            "prometheus", "grafana")
+METRICS_PORT = 12808
+
+
+def interpolated(text: str) -> str:
+    """Compose's variable interpolation with no .env: `${X:-d}` -> d, `${X:?e}` -> a value,
+    `${X}` -> empty, `$$` -> `$` (what `docker compose config` would feed the schema)."""
+    text = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), text)
+    text = re.sub(r"\$\{(\w+):\?[^}]*\}", "set", text)
+    text = re.sub(r"\$\{(\w+)\}", "", text)
+    return text.replace("$$", "$")
+
+
+def test_compose_file_follows_the_compose_spec() -> None:
+    """The official compose-spec JSON schema (draft 2020-12), as vendored by check-jsonschema
+    (a test dependency, licence in the package): unknown keys, wrong types and malformed
+    healthchecks or depends_on fail here, not at `docker compose up`."""
+    from importlib.resources import files
+
+    import jsonschema
+
+    if yaml is None:
+        pytest.skip("PyYAML is needed to read the compose file")
+    schema = json.loads((files("check_jsonschema.builtin_schemas.vendor")
+                         / "compose-spec.json").read_text())
+    data = yaml.safe_load(interpolated((DEPLOY / "docker-compose.yml").read_text()))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+    # the checker itself rejects what compose would: a typo in a service key
+    data["services"]["indexer"]["restrat"] = "always"
+    assert not validator.is_valid(data)
 
 
 def test_compose_file() -> None:
@@ -156,13 +191,33 @@ def test_compose_file() -> None:
         assert services[name]["build"] == {"context": "..", "dockerfile": "Dockerfile"}
         assert "./indexer.toml:/etc/indexer/config.toml:ro" in services[name]["volumes"]
     assert (DEPLOY / services["indexer"]["build"]["context"] / "Dockerfile").is_file()
-    # NETWORK selects the node's configuration
+    # NETWORK selects the node's configuration (copied to node-config, read by Ogmios too)
     node_env = services["cardano-node"]["environment"]
-    assert "${NETWORK:-mainnet}" in node_env["CARDANO_CONFIG"]
+    assert node_env["CARDANO_NETWORK"] == "${NETWORK:-mainnet}"
+    assert node_env["CARDANO_CONFIG"] == "/node-config/config.json"
+    assert "PrometheusSimple suffix 0.0.0.0" in services["cardano-node"]["command"][0]
+    # the node starts from a Mithril-certified snapshot when its database is empty
+    mithril = services["mithril-restore"]
+    assert mithril["image"].startswith("ghcr.io/intersectmbo/mithril-client:")
+    script = mithril["command"][0]
+    for needle in ("cardano-db download --include-ancillary", "protocolMagicId",
+                   "release-mainnet", "release-preprod", "pre-release-preview",
+                   "genesis.vkey", "ancillary.vkey"):
+        assert needle in script, needle
+    assert "node-db:/data" in mithril["volumes"]
+    assert mithril["environment"]["CARDANO_NETWORK"] == "${NETWORK:-mainnet}"
+    assert services["cardano-node"]["depends_on"]["mithril-restore"]["condition"] == (
+        "service_completed_successfully")
+    # current releases: Ogmios 7 with the node it is built against
+    assert re.search(r":-11\.\d+\.\d+\}$", services["cardano-node"]["image"])
+    assert services["ogmios"]["image"].endswith(":-v7.0.0}")
     # healthchecks
     assert "health-check" in " ".join(services["ogmios"]["healthcheck"]["test"])
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
-    assert "/ready" in " ".join(services["indexer"]["healthcheck"]["test"])
+    check = " ".join(services["indexer"]["healthcheck"]["test"])
+    assert f"127.0.0.1:{METRICS_PORT}/ready" in check
+    assert any(p.endswith(f":-{METRICS_PORT}}}:{METRICS_PORT}")
+               for p in services["indexer"]["ports"])
     # the shared socket and node configuration
     assert {"node-ipc:/ipc", "node-config:/node-config:ro"} <= set(services["ogmios"]["volumes"])
     assert "/node-config/config.json" in services["ogmios"]["command"]
@@ -185,18 +240,105 @@ def test_compose_file() -> None:
 def test_compose_indexer_config() -> None:
     cfg = load_config(DEPLOY / "indexer.toml")
     assert cfg.ogmios.url == "ws://ogmios:1337"
-    assert (cfg.metrics.host, cfg.metrics.port) == ("0.0.0.0", 9108)
+    assert (cfg.metrics.host, cfg.metrics.port) == ("0.0.0.0", METRICS_PORT)
     assert cfg.database.dsn and "@postgres:5432/indexer" in cfg.database.dsn
-    prom = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
-    assert "indexer:9108" in prom
+    prom = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    if prom is None:
+        pytest.skip("PyYAML is needed to read prometheus.yml")
+    targets = {job["job_name"]: (job["metrics_path"], job["static_configs"][0]["targets"])
+               for job in prom["scrape_configs"]}
+    assert targets == {"indexer": ("/metrics", [f"indexer:{METRICS_PORT}"]),
+                       "ogmios": ("/metrics", ["ogmios:1337"]),
+                       "cardano-node": ("/metrics", ["cardano-node:12798"])}
+    assert prom["rule_files"] == ["/etc/prometheus/alerts.yml"]
+
+
+def own_metric_names() -> set[str]:
+    """Every series name the indexer exposes (histogram and counter suffixes included)."""
+    import datetime as dt
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from indexer.ops.health import HealthSettings
+    from indexer.ops.metrics import Metrics
+    from indexer.sync.state import SyncState
+
+    metrics = Metrics(SyncState(), settings=HealthSettings(
+        k=2160, stall_after_s=600, version="x", schema_version=2,
+        started_at=dt.datetime.now(dt.UTC)))
+    metrics.commit_seconds.observe(0.1)
+    text = metrics.render().decode()
+    return {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+# Series other parts publish: Prometheus (up), Ogmios (docs/ogmios.md §1, its /metrics), and the
+# pledge watch (statements issue: indexer_pledge_shortfall_lovelace{pool_id}).
+FOREIGN_METRICS = {"up", "indexer_pledge_shortfall_lovelace"}
+_PROMQL_WORDS = {"rate", "increase", "sum", "by", "le", "histogram_quantile", "max", "min",
+                 "and", "or", "unless", "job", "indexer", "avg"}
+
+
+def promql_metrics(expr: str) -> set[str]:
+    expr = re.sub(r"\{[^}]*\}|\[[^]]*\]|\"[^\"]*\"", "", expr)
+    return {w for w in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr)
+            if w not in _PROMQL_WORDS and not w.isdigit()}
+
+
+def _known(name: str, own: set[str]) -> bool:
+    return name in own or name in FOREIGN_METRICS or name.startswith("ogmios_")
+
+
+def test_alert_rules() -> None:
+    rules = load_yaml(DEPLOY / "prometheus" / "alerts.yml")
+    if rules is None:
+        pytest.skip("PyYAML is needed to read alerts.yml")
+    own = own_metric_names()
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+    assert {"IndexerSyncStalled", "PledgeAtRisk", "IndexerDown", "OgmiosDisconnected"} <= set(
+        alerts)
+    for name, rule in alerts.items():
+        assert rule["expr"].strip() and re.fullmatch(r"\d+[smh]", rule["for"]), name
+        assert rule["labels"]["severity"] in ("critical", "warning"), name
+        assert rule["annotations"]["summary"], name
+        unknown = {m for m in promql_metrics(rule["expr"]) if not _known(m, own)}
+        assert not unknown, f"{name} names unknown metrics {unknown}"
+    assert "indexer_pledge_shortfall_lovelace > 0" in alerts["PledgeAtRisk"]["expr"]
+    assert "indexer_stalled" in alerts["IndexerSyncStalled"]["expr"]
+
+
+def test_byron_skip_points_match_the_recorded_chain() -> None:
+    """deploy/README.md and indexer.toml give each network's last Byron block. preprod's is
+    derived here from recorded Blockfrost answers (tests/data/realdata/NOTICE.md); mainnet's is
+    the point Kupo, pallas and oura use (Byron ends before slot 4492800)."""
+    data = ROOT / "tests" / "data" / "realdata" / "blockfrost-preprod"
+
+    def fixture(name: str, endpoint: str) -> Any:
+        entries = json.loads((data / name).read_text())
+        return next(e["response"] for e in entries if e["endpoints"] == [endpoint])
+
+    eras = fixture("network-eras.json", "network/eras")
+    byron = eras[0]
+    assert byron["parameters"]["slot_length"] == 20 and byron["end"]["epoch"] == 4
+    last_hash = fixture("epochs-number-blocks.json", "epochs/3/blocks?count=2&order=desc")[0]
+    epoch3 = fixture("epochs-number.json", "epochs/3")
+    genesis_time = fixture("epochs-number.json", "epochs/0")["start_time"]
+    slot = (epoch3["last_block_time"] - genesis_time) // byron["parameters"]["slot_length"]
+    assert slot < byron["end"]["slot"]
+    preprod = f'start = {{ slot = {slot}, id = "{last_hash}" }}'
+    mainnet = ('start = { slot = 4492799, id = '
+               '"f8084c61b6a238acec985b59310b6ecec49c0ab8352249afd7268da5cff2a457" }')
+    for doc in (DEPLOY / "README.md", DEPLOY / "indexer.toml"):
+        text = doc.read_text()
+        assert preprod in text and mainnet in text, doc.name
 
 
 def test_grafana_provisioning() -> None:
     ds_text = DATASOURCES.read_text()
     ds = load_yaml(DATASOURCES)
     uids = {t["datasource"]["uid"] for _, t in _targets()}
-    assert uids == {"indexer-pg"}
+    assert uids == {"indexer-pg", "indexer-prom"}
     if ds is not None:
+        assert {d["uid"] for d in ds["datasources"]} == uids
         pg = next(d for d in ds["datasources"] if d["uid"] == "indexer-pg")
         assert pg["type"] in ("grafana-postgresql-datasource", "postgres")
         assert pg["user"] == "grafana" and pg["jsonData"]["database"] == "indexer"
@@ -229,6 +371,10 @@ def _targets() -> list[tuple[dict[str, Any], dict[str, Any]]]:
     return [(p, t) for p in dashboard()["panels"] for t in p.get("targets", [])]
 
 
+def _sql_targets() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(p, t) for p, t in _targets() if "rawSql" in t]
+
+
 def test_dashboard_json() -> None:
     d = dashboard()
     assert d["uid"] and d["title"] and 36 <= d["schemaVersion"] <= 41
@@ -238,18 +384,37 @@ def test_dashboard_json() -> None:
     ids = [p["id"] for p in d["panels"]]
     assert len(ids) == len(set(ids))
     types = {p["type"] for p in d["panels"]}
-    assert {"barchart", "table", "stat"} <= types
+    assert {"barchart", "table", "stat", "row", "timeseries"} <= types
+    own = own_metric_names()
     for panel in d["panels"]:
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24
+        if panel["type"] == "row":
+            continue
         assert panel.get("targets"), f"panel {panel['title']!r} has no query"
         for t in panel["targets"]:
-            assert t["rawQuery"] and t["format"] == "table" and t["rawSql"].strip()
+            if t["datasource"]["type"] == "prometheus":
+                unknown = {m for m in promql_metrics(t["expr"]) if not _known(m, own)}
+                assert not unknown, f"panel {panel['title']!r} names unknown metrics {unknown}"
+            else:
+                assert t["rawQuery"] and t["format"] == "table" and t["rawSql"].strip()
     # the subjects the dashboard must cover
-    sql = " ".join(t["rawSql"] for _, t in _targets())
+    sql = " ".join(t["rawSql"] for _, t in _sql_targets())
     for needle in ("stake_share", "op_rewards_lovelace", "stake_rewards_lovelace",
-                   "pledge_met", "rewards_status", "updated_at", "pool_certificate"):
+                   "pledge_met", "rewards_status", "updated_at", "pool_certificate",
+                   "account_alias", "pool_name", "balances_complete"):
         assert needle in sql, needle
+    # the Prometheus row: sync progress, blocks/s, lag, commit times
+    exprs = " ".join(t.get("expr", "") for _, t in _targets())
+    for needle in ("indexer_sync_progress", "rate(indexer_blocks_total", "indexer_lag_blocks",
+                   "indexer_batch_commit_seconds_bucket"):
+        assert needle in exprs, needle
+    # "Sync lag" measures the distance to the chain's clock: red, not green, while syncing
+    lag = next(p for p in d["panels"] if p["title"].startswith("Sync lag"))
+    assert lag["targets"][0]["expr"] == "max(indexer_chain_lag_seconds)"
+    steps = lag["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps[0]["color"] == "green" and steps[-1]["color"] == "red"
+    assert steps[-1]["value"] <= 3600  # an initial sync is days behind: red
 
 
 def test_dashboard_reads_only_public_views() -> None:

@@ -89,7 +89,9 @@ async def test_status_and_export_commands(dsn: str, tmp_path: object) -> None:
         assert lines[0].startswith("Date,Epoch,Rewards,MIR")
         assert len(lines) == 1 + len(v["pool_owner_epoch"])
         from indexer.config import load_config
-        from indexer.ops.status import status
-        text = await status(load_config(cfg))
+        from indexer.ops.status import render, status
+        report = await status(load_config(cfg))
+        text = render(report)
     assert f"tip slot:                {v['chain_tip'][0]['slot']}" in text
     assert "0 slots, 0 blocks behind the node" in text
+    assert report["exit_code"] == 0 and report["balances_complete"] is None

@@ -442,5 +442,5 @@ async def test_public_views_are_the_marked_ones_and_those_of_the_spec(dsn: str) 
     spec = (Path(__file__).resolve().parent.parent / "docs" / "spec.md").read_text()
     section = spec.split("## 7.", 1)[1].split("\n## ", 1)[0]
     named = set(re.findall(r"^\| `(\w+)` \|", section, re.M)) | set(
-        re.findall(r"^`(\w+)`, one row per", section, re.M))
+        re.findall(r"^(?:- )?`(\w+)`, one row per", section, re.M))
     assert named & views == marked, "a view of docs/spec.md §7 lacks its 'Public view' marker"

@@ -12,7 +12,10 @@ spendable_epoch, rewards_status``) plus:
 * ``withdrawn_lovelace``: withdrawals by the account during the spendable epoch;
 * ``real_rewards_lovelace``: leader (and, where known, member) credits that actually landed in
   the account: the whole leader reward for the reward account, 0 for a pure owner;
-* ``reward_balance_lovelace``: the account's reward balance, or ``None`` if unknown.
+* ``reward_balance_lovelace``: the account's reward balance, or ``None`` if unknown;
+* ``balances_complete``: ``False`` when the database started after Byron (docs/spec.md §9);
+* ``alias``: the account's name from the config's ``[aliases]``, or ``None``;
+* ``pool_ticker``: the pool's ticker from its verified metadata (``pool_name``), or ``None``.
 
 Money stays integer lovelace until the last step; ADA amounts are printed from integers with
 ``divmod``, never through a float. ``None`` (a reward not known yet, a value not tracked) is
@@ -49,7 +52,7 @@ SPEC_COLUMNS = (
 )
 EXTRA_COLUMNS = (
     "epoch_start", "mir_lovelace", "withdrawn_lovelace", "real_rewards_lovelace",
-    "reward_balance_lovelace",
+    "reward_balance_lovelace", "balances_complete", "alias", "pool_ticker",
 )
 COLUMNS = SPEC_COLUMNS + EXTRA_COLUMNS
 ADASTRY_COLUMNS = (
@@ -57,7 +60,8 @@ ADASTRY_COLUMNS = (
     "Account Balance", "Real Rewards", "Stake Rewards", "Op Rewards", "Stake Share",
     "Withdrawable", "Withdrawn", "Description",
 )
-_BOOL_COLUMNS = frozenset(("is_owner", "is_reward_account", "delegated_to_pool"))
+_BOOL_COLUMNS = frozenset(("is_owner", "is_reward_account", "delegated_to_pool",
+                           "balances_complete"))
 ADASTRY_SHARE_DIGITS = 10
 # A Fraction with no finite decimal expansion (1/3) is written rounded to this many places.
 FRACTION_DIGITS = 30
@@ -233,7 +237,8 @@ def _adastry_line(row: Mapping[str, Any], index: int) -> list[str]:
         "" if share is None else share_text(share, ADASTRY_SHARE_DIGITS),
         _ada_or_empty(reward_balance),
         _ada_or_empty(row.get("withdrawn_lovelace")),
-        f"Epoch {get('spendable_epoch')} rewards (earned {get('epoch_no')})",
+        f"Epoch {get('spendable_epoch')} rewards (earned {get('epoch_no')})"
+        + (f", {row['alias']}" if row.get("alias") else ""),
     ]
 
 

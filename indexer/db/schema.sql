@@ -253,6 +253,49 @@ CREATE TABLE reward_settlement (
 );
 CREATE INDEX reward_settlement_boundary ON reward_settlement (boundary_epoch);
 
+-- Where this database's chain starts (indexer/sync/start.py): one row, written on an empty
+-- database before its first block; no row = the origin. `balances_complete` is false when the
+-- start lies after the Byron era, which the config must accept explicitly ([indexer]
+-- accept_incomplete_balances): the outputs, delegations and certificates before it are unknown.
+-- Not chain data: no rollback goes below the start, none touches this row.
+CREATE TABLE chain_start (
+    id                boolean PRIMARY KEY DEFAULT true CHECK (id),
+    slot              bigint NOT NULL,
+    block_hash        bytea NOT NULL,
+    balances_complete boolean NOT NULL
+);
+
+-- The last fetch of the metadata a pool certificate names (indexer/ops/pool_metadata.py),
+-- keyed by what the certificate says: URL and blake2b-256 hash. Outside data, not chain data:
+-- no rollback touches it (a rolled-back certificate simply stops naming it). ticker and name
+-- are kept only when the bytes served hash to metadata_hash ('ok'); every other status keeps
+-- them null and says why in `detail`.
+CREATE TABLE pool_metadata_fetch (
+    pool_id       text NOT NULL,
+    metadata_url  text NOT NULL,
+    metadata_hash text NOT NULL,
+    status        text NOT NULL CHECK (status IN ('ok', 'hash_mismatch', 'too_large', 'invalid',
+                                                  'http_error', 'timeout', 'unreachable',
+                                                  'refused_url')),
+    http_status   integer,
+    size_bytes    integer,
+    ticker        text,
+    name          text,
+    description   text,
+    homepage      text,
+    detail        text,
+    fetched_at    timestamptz NOT NULL DEFAULT now(),
+    attempts      integer NOT NULL DEFAULT 1,
+    PRIMARY KEY (pool_id, metadata_url, metadata_hash),
+    CHECK (status = 'ok' OR (ticker IS NULL AND name IS NULL))
+);
+
+-- The config's [aliases]: names for stake addresses, replaced whole at every daemon start.
+CREATE TABLE account_alias_row (
+    stake_address text PRIMARY KEY,
+    alias         text NOT NULL UNIQUE
+);
+
 -- ---------------------------------------------------------------------------------------------
 -- Ledger rules used by several queries, written once.
 
@@ -361,7 +404,9 @@ SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.c
             WHEN r.source IS NULL THEN 'unavailable'
             WHEN NOT s.ra_registered THEN 'lost'  -- whatever gave the figures
             WHEN r.source = 'import' THEN 'imported'
-            ELSE 'credited' END AS rewards_status
+            ELSE 'credited' END AS rewards_status,
+       -- the product's own (docs/spec.md §7): false when the chain before the start is unknown
+       COALESCE((SELECT b.balances_complete FROM chain_start b), true) AS balances_complete
 FROM pool_epoch_row p
 LEFT JOIN pool_reward_effective r ON r.pool_id = p.pool_id AND r.epoch_no = p.epoch_no
 LEFT JOIN reward_settlement s ON s.pool_id = p.pool_id AND s.epoch_no = p.epoch_no;
@@ -376,10 +421,42 @@ SELECT a.pool_id, a.epoch_no, a.stake_address, a.is_owner, a.is_reward_account,
        CASE WHEN pe.rewards_status = 'lost' THEN 0 ELSE o.op_rewards + o.stake_rewards END
            AS rewards_lovelace,
        a.epoch_no + 2 AS spendable_epoch,
-       pe.rewards_status
+       pe.rewards_status,
+       pe.balances_complete
 FROM pool_owner_epoch_row a
 JOIN pool_epoch pe ON pe.pool_id = a.pool_id AND pe.epoch_no = a.epoch_no
 LEFT JOIN pool_reward_effective r ON r.pool_id = a.pool_id AND r.epoch_no = a.epoch_no
 LEFT JOIN owner_reward o ON o.pool_id = a.pool_id AND o.epoch_no = a.epoch_no
                         AND o.source = r.source AND o.cred = a.cred;
 COMMENT ON VIEW pool_owner_epoch IS 'Public view (docs/spec.md §7): one row per pool, epoch and account.';
+
+-- Names operators can read (the product's own, docs/spec.md §7): each pool's current
+-- certificate, with the ticker and name of its metadata when the bytes served matched the
+-- certificate's hash ('ok'); otherwise why not ('pending', 'none', 'hash_mismatch', …).
+CREATE VIEW pool_name AS
+SELECT c.pool_id,
+       CASE WHEN f.status = 'ok' THEN f.ticker END AS ticker,
+       CASE WHEN f.status = 'ok' THEN f.name END AS name,
+       CASE WHEN f.status = 'ok' THEN f.homepage END AS homepage,
+       c.metadata_url, c.metadata_hash,
+       CASE WHEN c.metadata_url IS NULL OR c.metadata_hash IS NULL THEN 'none'
+            WHEN f.status IS NULL THEN 'pending'
+            ELSE f.status END AS metadata_status,
+       f.fetched_at AS metadata_fetched_at
+FROM (
+    -- the latest registration, as pool_registration(NULL, NULL) has it; spelled out because a
+    -- function here would run with the reader's rights, and dashboards may read views only
+    SELECT DISTINCT ON (p.pool_hash) p.pool_id, p.metadata_url, p.metadata_hash
+    FROM pool_cert p
+    WHERE p.kind = 'registration'
+    ORDER BY p.pool_hash, p.slot DESC, p.tx_index DESC, p.cert_index DESC
+) c
+LEFT JOIN pool_metadata_fetch f ON f.pool_id = c.pool_id AND f.metadata_url = c.metadata_url
+                                AND f.metadata_hash = lower(c.metadata_hash);
+COMMENT ON VIEW pool_name IS 'Public view (the product''s own, docs/spec.md §7): pool names from verified metadata.';
+
+-- The config's [aliases] (the product's own, docs/spec.md §7).
+CREATE VIEW account_alias AS
+SELECT a.stake_address, a.alias
+FROM account_alias_row a;
+COMMENT ON VIEW account_alias IS 'Public view (the product''s own, docs/spec.md §7): the config''s aliases.';

@@ -69,9 +69,10 @@ class DemoReport:
     withdrawals: list[Record]
     tip: Record
     index_s: float
+    aliases: dict[str, str] | None = None  # the account_alias view: the config's [aliases]
 
     def render(self) -> str:
-        names = _names(self.sim.network.network_id)
+        names = self.aliases or _names(self.sim.network.network_id)
         out: list[str] = []
         self._header(out, names)
         self._summary(out)
@@ -215,7 +216,8 @@ async def build_report(dsn: str, sim: Simulator, pool_id: str, index_s: float) -
             events=await store.query("demo_reward_events"),
             withdrawals=await store.query("demo_withdrawals"),
             tip=(await store.query("demo_tip"))[0],  # one row, always
-            index_s=index_s)
+            index_s=index_s,
+            aliases={r["stake_address"]: r["alias"] for r in await store.query("demo_aliases")})
     finally:
         await store.close()
 

@@ -33,7 +33,14 @@ import structlog
 
 from indexer import daemon
 from indexer import log as logsetup
-from indexer.config import Config, DatabaseConfig, IndexerConfig, LogConfig, OgmiosConfig
+from indexer.config import (
+    Config,
+    DatabaseConfig,
+    IndexerConfig,
+    LogConfig,
+    MetadataConfig,
+    OgmiosConfig,
+)
 from indexer.db.dsn import mask_text, without_password
 from indexer.db.store import DatabaseError, Store, recreate_database
 from indexer.demo.ledger import DemoLedger
@@ -44,7 +51,7 @@ from indexer.demo.report import (
     build_report,
     connect_help,
 )
-from indexer.demo.scenarios import DEMO_POOL, build_demo_chain, demo_network
+from indexer.demo.scenarios import DEMO_POOL, build_demo_chain, demo_aliases, demo_network
 from indexer.simulator.network import Network
 from indexer.simulator.server import Simulator
 
@@ -80,12 +87,15 @@ def _steps(net: Network, chain: list[Json]) -> list[list[Json]]:
     return steps
 
 
-def demo_config(url: str, dsn: str) -> Config:
+def demo_config(url: str, dsn: str, net: Network | None = None) -> Config:
     return Config(ogmios=OgmiosConfig(url=url, reconnect_max_s=1.0),
                   database=DatabaseConfig(dsn),
                   indexer=IndexerConfig(live_distance_blocks=LIVE_DISTANCE,
                                         progress_interval_s=3600.0),
-                  log=LogConfig(level="warning"))
+                  log=LogConfig(level="warning"),
+                  # the demo pool's metadata URL is made up (example.com): never fetched
+                  metadata=MetadataConfig(fetch=False),
+                  aliases=demo_aliases(net))
 
 
 async def _wait_step(store: Store, task: asyncio.Task[None], tip: Json, epoch: int,
@@ -124,7 +134,7 @@ async def index_demo_chain(dsn: str, net: Network | None = None) -> Simulator:
         for step in _steps(net, chain):
             sim.extend(*step)
             if task is None:
-                task = asyncio.create_task(daemon.run(demo_config(sim.url or "", dsn), stop))
+                task = asyncio.create_task(daemon.run(demo_config(sim.url or "", dsn, net), stop))
             tip = step[-1]
             epoch = net.epoch_of(tip["slot"])
             await _wait_step(store, task, tip, epoch, net.era_of(tip["slot"]) != "byron")

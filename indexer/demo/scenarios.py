@@ -43,6 +43,13 @@ DEMO_POOL, OTHER_POOL = Pool("demo"), Pool("other")
 DEMO_WALLETS = (ALICE, BOB, CAROL, DAVE, ERIN, FRANK)
 
 
+def demo_aliases(net: Network | None = None) -> tuple[tuple[str, str], ...]:
+    """``[aliases]`` for the demo's accounts: the names operators would give them."""
+    nid = (net or demo_network()).network_id
+    return tuple(sorted((w.stake_address(nid), w.name)
+                        for w in (ALICE, BOB, CAROL, DAVE, ERIN, FRANK)))
+
+
 def demo_network() -> Network:
     """Byron epochs 0-1, Shelley epochs 2-5, Alonzo from epoch 6 (k = 10)."""
     return Network(name="demo", eras=(EraSpec("byron", 0, 100, 20000),

@@ -1,5 +1,6 @@
-"""The sync state shared by the writer (which alone changes it) and its readers: the reward
-capture, the metrics and the progress lines. Plain data; nothing here does I/O."""
+"""The sync state shared by the writer (which alone moves the cursor) and its readers: the reward
+capture, the metrics, the health answer and the progress lines. Plain data; nothing here does
+I/O."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ class SyncStats:
 class SyncState:
     cursor: Checkpoint = field(default_factory=Checkpoint)  # the last committed block
     stats: SyncStats = field(default_factory=SyncStats)
+    # Facts for /health and the metrics (docs/spec.md §9, the product's own). Both are
+    # ``time.monotonic()`` readings; None until the first commit of this process.
+    last_progress_s: float | None = None  # the last commit that moved the cursor
+    last_block_s: float | None = None  # the last commit that applied a block (not a rollback)
+    # Whether the chain-sync connection to Ogmios is open; None = not known (nobody reports it).
+    connected: bool | None = None
 
     def lag_blocks(self) -> int | None:
         """Blocks between the node's tip and the cursor; None while either is unknown."""

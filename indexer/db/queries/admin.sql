@@ -11,7 +11,8 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
 LIMIT 1;
 
 -- A pool's owner rows with what the exports add: MIR and withdrawals of the spendable epoch,
--- and what landed in the account ("real rewards": the leader reward for the reward account).
+-- and what landed in the account ("real rewards": the leader reward for the reward account),
+-- and the names operators gave (the config's [aliases]) or the pool published (its ticker).
 -- name: export_owner_rows
 SELECT o.*,
        (SELECT COALESCE(sum(c.amount), 0) FROM reward_credit c
@@ -22,7 +23,9 @@ SELECT o.*,
            AND w.epoch_no = o.spendable_epoch)::bigint AS withdrawn_lovelace,
        CASE WHEN o.is_reward_account AND o.rewards_status = 'credited'
             THEN p.leader_reward_lovelace ELSE 0 END AS real_rewards_lovelace,
-       NULL::bigint AS reward_balance_lovelace
+       NULL::bigint AS reward_balance_lovelace,
+       (SELECT a.alias FROM account_alias a WHERE a.stake_address = o.stake_address) AS alias,
+       (SELECT n.ticker FROM pool_name n WHERE n.pool_id = o.pool_id) AS pool_ticker
 FROM pool_owner_epoch o JOIN pool_epoch p ON p.pool_id = o.pool_id AND p.epoch_no = o.epoch_no
 WHERE o.pool_id = $1 AND ($2::integer IS NULL OR o.epoch_no >= $2)
   AND ($3::integer IS NULL OR o.epoch_no <= $3)
@@ -31,7 +34,9 @@ ORDER BY o.epoch_no, o.stake_address;
 -- name: status
 SELECT t.slot, t.block_height, t.block_hash, t.epoch_no, t.updated_at,
        (SELECT max(epoch_no) FROM pool_epoch_row) AS last_materialized_epoch,
-       (SELECT count(*) FROM block) AS blocks
+       (SELECT count(*) FROM block) AS blocks,
+       (SELECT s.slot FROM chain_start s) AS start_slot,
+       (SELECT s.balances_complete FROM chain_start s) AS balances_complete
 FROM chain_tip t;
 
 -- The grants on this schema's views, as GRANT statements that re-create them, for the views
@@ -47,3 +52,18 @@ WHERE c.relkind = 'v' AND c.relnamespace = current_schema()::regnamespace
 
 -- name: set_schema_version
 UPDATE schema_version SET version = $1;
+
+-- Where the chain of this database starts ($1 slot, $2 block hash, $3 whether balances are
+-- complete): written on an empty database only (indexer/sync/start.py).
+-- name: set_chain_start
+INSERT INTO chain_start (id, slot, block_hash, balances_complete) VALUES (true, $1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET slot = EXCLUDED.slot, block_hash = EXCLUDED.block_hash,
+                               balances_complete = EXCLUDED.balances_complete;
+
+-- The config's [aliases], replaced whole ($1 stake addresses, $2 aliases).
+-- name: clear_aliases
+DELETE FROM account_alias_row;
+
+-- name: add_aliases
+INSERT INTO account_alias_row (stake_address, alias)
+SELECT * FROM unnest($1::text[], $2::text[]);

@@ -23,3 +23,6 @@ SELECT * FROM chain_tip;
 -- Whether the daemon captured the rewards while in epoch $1 (the demo waits for it).
 -- name: demo_captured
 SELECT count(*) AS n FROM live_epoch WHERE boundary_epoch = $1;
+
+-- name: demo_aliases
+SELECT stake_address, alias FROM account_alias;
