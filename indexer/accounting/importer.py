@@ -218,6 +218,7 @@ async def import_rewards(store: Store, items: tuple[ImportedReward, ...]) -> int
     whose B(e+2) has already passed get their `leader` credit from the import too (the
     credit is derived from the effective figures)."""
     async with store.transaction() as tx:
+        await tx.rows("lock_checkpoint")  # not inside a daemon's batch (it may roll back)
         for item in items:
             await tx.run("delete_pool_reward", item.pool_id, item.epoch, "import")
             rows = await tx.rows("pools_of_epoch", item.epoch, [item.pool_id])
@@ -228,7 +229,7 @@ async def import_rewards(store: Store, items: tuple[ImportedReward, ...]) -> int
             else:
                 await tx.run("insert_pool_reward", -1, item.pool_id, item.epoch,
                              item.total_rewards, item.leader_reward, item.blocks_made,
-                             item.owners_stake, "import", None, None)
+                             item.owners_stake, "import", None, None, None, None, 0)
     return len(items)
 
 
