@@ -171,10 +171,13 @@ async def test_json_body_and_shape() -> None:
         api.koios_post["/account_stake_history"] = lambda b: [
             {"stake_address": a, "epoch_no": 1, "pool_id_bech32": "p", "active_stake": "1"}
             for a in b["_stake_addresses"]]
+        api.faults = [Fault("/account_stake_history", status=503)]
         async with _client(api) as http:
             got = await http.post("/account_stake_history", {"_stake_addresses": ["a", "b"]})
         assert [r["stake_address"] for r in got.data] == ["a", "b"]
-        assert api.requests()[0].headers["content-type"] == "application/json"
+        sent = api.requests()
+        assert len(sent) == 2 and sent[0].body == sent[1].body  # the body sent again
+        assert sent[1].headers["content-type"] == "application/json"
     with pytest.raises(ApiShapeError):
         from indexer.history.source import list_of_objects
         list_of_objects({"not": "a list"}, "koios /x")

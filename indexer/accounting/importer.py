@@ -61,6 +61,9 @@ Where to get R and L for past epochs
 
 So: L from db-sync's leader row (or Ogmios), R from Ogmios for recent epochs or from a
 recomputation for old ones. A distributed total is not R: with it F would come out wrong.
+``indexer rewards fetch`` (``indexer.history``) needs no R: it takes L and the stakes from
+Koios or Blockfrost and rebuilds F from L, exactly or to within one lovelace that it states
+(docs/spec.md §5 "History").
 """
 
 from __future__ import annotations
