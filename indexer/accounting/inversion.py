@@ -10,6 +10,14 @@ F(x) = c + floor(x * m) is non-decreasing in x and the interval for x * m has wi
 ``m / q <= 1``, so at most two adjacent F values remain. When two remain, an API fee equal to
 one of them picks it; otherwise the lower is kept with an uncertainty of 1 lovelace.
 
+That tie-break is docs/spec.md's rule. An API fee is computed from the distributed total
+R_dist <= R: Blockfrost's c + floor(m·(R_dist − c)) never exceeds the true F, so its equality
+with the higher candidate proves it, but its equality with the lower one does not (the unpaid
+part R − R_dist may hide the last lovelace of F); Koios rounds instead of flooring, so an
+equality proves neither. On simulated pools with a few hundred lovelace of unpaid dust about
+half of the matches are the wrong candidate; they are rare on mainnet data, where unpaid
+rewards usually put the APIs' fees well below both candidates.
+
 Pure and exact (``Fraction``, integer lovelace; a float is refused like everywhere else).
 """
 
