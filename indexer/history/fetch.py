@@ -139,11 +139,14 @@ def _plans(rows: Sequence[Any]) -> list[EpochPlan]:
 
 
 def _spans(plans: list[EpochPlan], longest: int | None) -> list[list[EpochPlan]]:
-    """Consecutive epochs together, ``longest`` at most (None: unbounded)."""
+    """Koios (``longest``: its epochs per request): consecutive epochs together, since its
+    filters ask for a range. Blockfrost (None) has no epoch filter and reads every listing
+    from its start: one pass for all of a pool's epochs."""
+    if longest is None:
+        return [plans] if plans else []
     spans: list[list[EpochPlan]] = []
     for plan in plans:
-        if spans and plan.epoch == spans[-1][-1].epoch + 1 \
-                and (longest is None or len(spans[-1]) < longest):
+        if spans and plan.epoch == spans[-1][-1].epoch + 1 and len(spans[-1]) < longest:
             spans[-1].append(plan)
         else:
             spans.append([plan])

@@ -46,7 +46,7 @@ class Source(Protocol):
     async def network(self) -> ApiNetwork: ...
 
     async def fetch(self, pool_id: str, plans: Sequence[EpochPlan]) -> list[FetchedEpoch]:
-        """One FetchedEpoch per plan (consecutive epochs), in their order."""
+        """One FetchedEpoch per plan (ascending epochs; consecutive for Koios), in order."""
         ...
 
 
