@@ -1,15 +1,16 @@
 """``indexer rewards fetch``: past epochs' rewards from Koios or Blockfrost (docs/spec.md §5
 "History", §9).
 
-For each tracked pool and each of its final epochs (e ≤ the API's epoch − 2: rewards already
-credited) that has rows but no usable figures (every epoch with ``--refresh``): ask the API
-for L, σ, the owners' stake and blocks made, consecutive epochs together, then store each
-pool-epoch in its own transaction (``indexer.accounting.fetched``): an interrupted run leaves
-no half epoch, and the next run asks only for what is still missing. Before anything, the
-network the API serves must be the database's (its network magic). Figures captured live are
-never overwritten; where both exist, ``reward_reconciliation`` compares them, and every
-disagreement beyond the stated uncertainty is logged (``history.disagreement``) and makes the
-command exit with EXIT_FINDINGS.
+For each tracked pool and each of its final epochs (e ≤ the API's and the database's epoch − 2:
+rewards credited, the chain's blocks of e complete) that has rows but no usable figures (every
+epoch with ``--refresh``): ask the API for L, σ, the owners' stake and blocks made (Koios:
+consecutive epochs together; Blockfrost: one pass per pool), check its block count against the
+chain's, then store each pool-epoch in its own transaction (``indexer.accounting.fetched``): an
+interrupted run leaves no half epoch, and the next run asks only for what is still missing.
+Before anything, the network the API serves must be the database's (its network magic).
+Figures captured live are never overwritten; where both exist, ``reward_reconciliation``
+compares them, and every disagreement beyond the stated uncertainty is logged
+(``history.disagreement``) and makes the command exit 4 (cli.EXIT_FINDINGS).
 """
 
 from __future__ import annotations
@@ -153,6 +154,23 @@ def _spans(plans: list[EpochPlan], longest: int | None) -> list[list[EpochPlan]]
     return spans
 
 
+async def _targets(store: Store, cfg: Config, opts: FetchOptions, source: Source,
+                   first: int, last: int) -> tuple[dict[str, list[EpochPlan]], int]:
+    """The pool-epochs to fetch, and the last epoch considered."""
+    pools = await _pools(store, cfg, opts)  # a wrong --pool: before any request
+    tip = await _check_network(store, source)
+    ours = (await store.checkpoint()).epoch
+    # final epochs only: their rewards credited, on the API's side and on ours (so that the
+    # chain's blocks of e are complete, and out of a rollback's reach)
+    last = min(last, tip - 2, -1 if ours is None else ours - 2)
+    plans = {p: _plans(await store.query("fetch_targets", p, first, last, opts.refresh))
+             for p in pools}
+    log.info("history.start", source=source.name, url=source.http.base_url, pools=len(pools),
+             pool_epochs=sum(len(v) for v in plans.values()), api_epoch=tip,
+             database_epoch=ours, last_epoch=last, refresh=opts.refresh)
+    return plans, last
+
+
 async def fetch_rewards(cfg: Config, opts: FetchOptions) -> FetchSummary:
     hist = history_config(cfg, opts)
     first, last = opts.from_epoch or 0, LAST_EPOCH if opts.to_epoch is None else opts.to_epoch
@@ -163,19 +181,9 @@ async def fetch_rewards(cfg: Config, opts: FetchOptions) -> FetchSummary:
     summary = FetchSummary()
     try:
         async with source.http:
-            pools = await _pools(store, cfg, opts)  # a wrong --pool: before any request
-            tip = await _check_network(store, source)
-            ours = (await store.checkpoint()).epoch
-            # final epochs only: their rewards credited, on the API's side and on ours (so that
-            # the chain's blocks of e are complete, and out of a rollback's reach)
-            last = min(last, tip - 2, -1 if ours is None else ours - 2)
-            plans = {p: _plans(await store.query("fetch_targets", p, first, last, opts.refresh))
-                     for p in pools}
-            total = sum(len(v) for v in plans.values())
-            log.info("history.start", source=hist.source, url=source.http.base_url,
-                     pools=len(pools), pool_epochs=total, api_epoch=tip, database_epoch=ours,
-                     last_epoch=last, refresh=opts.refresh)
-            progress = FetchProgress(total, interval_s=hist.progress_interval_s)
+            plans, last = await _targets(store, cfg, opts, source, first, last)
+            progress = FetchProgress(sum(len(v) for v in plans.values()),
+                                     interval_s=hist.progress_interval_s)
             longest = hist.epochs_per_request if hist.source == "koios" else None
             try:
                 for pool, pool_plans in plans.items():
@@ -184,7 +192,7 @@ async def fetch_rewards(cfg: Config, opts: FetchOptions) -> FetchSummary:
             finally:
                 summary.requests = source.http.requests
                 progress.close(summary.requests)
-        summary.disagreements = await _report_disagreements(store, pools, first, last)
+        summary.disagreements = await _report_disagreements(store, list(plans), first, last)
     finally:
         await store.close()
     log.info("history.done", source=hist.source, pool_epochs=summary.pool_epochs,
