@@ -22,8 +22,9 @@ log = structlog.get_logger("indexer.cli")
 
 # docs/spec.md §9. EXIT_REFUSED: the database belongs to another network or daemon, or the
 # node's chain has no intersection with it; retrying cannot help (systemd:
-# RestartPreventExitStatus=2 3).
-EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+# RestartPreventExitStatus=2 3). EXIT_FINDINGS (`rewards fetch`, the product's own): the fetch
+# completed, but some fetched figures contradict live ones or the chain.
+EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED, EXIT_FINDINGS = 0, 1, 2, 3, 4
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -171,11 +172,25 @@ async def _cmd_status(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def _cmd_rewards(cfg: Config, args: argparse.Namespace) -> int:
+    if args.action == "fetch":
+        return await _cmd_fetch(cfg, args)
     from indexer.accounting.importer import import_rewards_file
 
     count = await import_rewards_file(cfg.database.dsn, args.file)
     print(f"imported {count} pool-epochs")
     return EXIT_OK
+
+
+async def _cmd_fetch(cfg: Config, args: argparse.Namespace) -> int:
+    from indexer.history.fetch import FetchOptions, fetch_rewards
+
+    summary = await fetch_rewards(cfg, FetchOptions(
+        source=args.source, url=args.url, pool=args.pool, from_epoch=args.from_epoch,
+        to_epoch=args.to_epoch, refresh=args.refresh))
+    print(f"fetched {summary.pool_epochs} pool-epochs ({summary.imported} imported, "
+          f"{summary.uncertain} with F to within 1 lovelace, {summary.unusable} unusable) "
+          f"in {summary.requests} requests; {summary.disagreements} disagree with live figures")
+    return EXIT_FINDINGS if summary.findings else EXIT_OK
 
 
 async def _cmd_export(cfg: Config, args: argparse.Namespace) -> int:
@@ -238,10 +253,30 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="one JSON object on standard output")
     st.add_argument("--max-lag-blocks", type=int, default=None,
                     help="exit 5 when further behind the node's tip (default: k of the network)")
-    rw = add("rewards", "Import the ledger's past reward figures from a CSV file.")
-    rw.add_argument("action", choices=["import"])
-    rw.add_argument("file", help="CSV: pool_id, epoch, total_rewards_lovelace, "
-                    "leader_reward_lovelace[, blocks_made, owners_stake_lovelace, source]")
+    rw = add("rewards", "Past epochs' reward figures: import a CSV file, or fetch from an API.",
+             config=False)
+    rw_sub = rw.add_subparsers(dest="action", required=True)
+    imp = rw_sub.add_parser("import", help="figures from a CSV file")
+    imp.add_argument("file", help="CSV: pool_id, epoch, total_rewards_lovelace, "
+                     "leader_reward_lovelace[, blocks_made, owners_stake_lovelace, source]")
+    fetch = rw_sub.add_parser(
+        "fetch", help="figures from Koios or Blockfrost (docs/spec.md §5 History)",
+        description="Fill the tracked pools' past epochs from a public API. Blockfrost's "
+                    "project id is read from BLOCKFROST_PROJECT_ID. Exit 4: done, but some "
+                    "fetched figures contradict live ones or the chain.")
+    fetch.add_argument("--source", choices=["koios", "blockfrost"],
+                       help="overrides [history] source")
+    fetch.add_argument("--url", help="the API's full base URL (overrides [history] url)")
+    fetch.add_argument("--pool", help="one bech32 pool id (default: [indexer] pools, else "
+                       "every pool in the database)")
+    fetch.add_argument("--from-epoch", type=int)
+    fetch.add_argument("--to-epoch", type=int)
+    fetch.add_argument("--refresh", action="store_true",
+                       help="fetch epochs that already have figures too (live ones get a "
+                       "reward_reconciliation row, never overwritten)")
+    for leaf in (imp, fetch):
+        leaf.add_argument("--config", "-c", help="TOML config file (see config.example.toml)")
+        leaf.add_argument("--dsn", help="PostgreSQL DSN (overrides [database] dsn)")
     ex = add("export", "Write a pool's per-epoch owner rows.")
     ex.add_argument("--pool", required=True, help="bech32 pool id")
     ex.add_argument("--format", default="csv", choices=["csv", "json", "adastry-multiowner"])

@@ -68,6 +68,33 @@ class MetadataConfig:
     timeout_s: float = 10.0  # one fetch, connection to last byte
 
 
+HISTORY_SOURCES = ("koios", "blockfrost")
+# The public mainnet base URLs (docs/spec.md §9: `url` is the API's full base URL)
+HISTORY_URLS = {"koios": "https://api.koios.rest/api/v1",
+                "blockfrost": "https://cardano-mainnet.blockfrost.io/api/v0"}
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    """`indexer rewards fetch` (docs/spec.md §5 "History"). Blockfrost's project id is never
+    here: it comes from the environment (BLOCKFROST_PROJECT_ID) only."""
+
+    source: str = "koios"  # koios | blockfrost
+    url: str | None = None  # None: the source's public mainnet URL (HISTORY_URLS)
+    timeout_s: float = 30.0  # per request (Koios answers 504 after 30 s itself)
+    max_attempts: int = 8  # per request, on timeouts, 429 and 5xx
+    backoff_first_s: float = 1.0  # first wait after a failure, doubling
+    backoff_max_s: float = 60.0  # cap of that backoff
+    max_retry_after_s: float = 600.0  # a longer Retry-After is an error, not a wait
+    rate_per_s: float | None = None  # client-side limit; None: the source's public limit
+    burst: int | None = None  # requests allowed at once; None: the source's public limit
+    epochs_per_request: int = 100  # Koios: epochs asked per request (filters), at most
+    progress_interval_s: float = 10.0  # seconds between history.progress lines (no terminal)
+
+    def base_url(self) -> str:
+        return (self.url or HISTORY_URLS[self.source]).rstrip("/")
+
+
 @dataclass(frozen=True)
 class Config:
     ogmios: OgmiosConfig = field(default_factory=OgmiosConfig)
@@ -76,6 +103,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     metadata: MetadataConfig = field(default_factory=MetadataConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
     # [aliases]: stake address -> a name operators can read (dashboard, demo, exports)
     aliases: tuple[tuple[str, str], ...] = ()
 
@@ -126,9 +154,41 @@ def _parse_start(value: Any) -> Point | None:
     raise ConfigError('[indexer] start must be "origin" or { slot = N, id = "<64 hex>" }')
 
 
+def check_history(cfg: HistoryConfig) -> HistoryConfig:
+    """The [history] values, checked (also after command-line overrides)."""
+    if cfg.url is not None and not isinstance(cfg.url, str):
+        raise ConfigError(f"[history] url must be a string, not {cfg.url!r}")
+    if cfg.source not in HISTORY_SOURCES:
+        raise ConfigError(f"[history] source must be one of {', '.join(HISTORY_SOURCES)}, "
+                          f"not {cfg.source!r}")
+    url = cfg.base_url()
+    if not url.startswith(("http://", "https://")) or "?" in url or "#" in url:
+        raise ConfigError(f"[history] url must be an http(s) base URL such as "
+                          f"{HISTORY_URLS[cfg.source]}, not {url!r}")
+    for name in ("timeout_s", "backoff_first_s", "backoff_max_s", "max_retry_after_s",
+                 "progress_interval_s", "rate_per_s"):
+        value = getattr(cfg, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or value <= 0):
+            raise ConfigError(f"[history] {name} must be a positive number, not {value!r}")
+    for name in ("max_attempts", "burst", "epochs_per_request"):
+        value = getattr(cfg, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ConfigError(f"[history] {name} must be a positive integer, not {value!r}")
+    return cfg
+
+
+def _history(data: dict[str, Any]) -> HistoryConfig:
+    if "project_id" in data:
+        raise ConfigError("[history] project_id: Blockfrost's project id is read from the "
+                          "environment (BLOCKFROST_PROJECT_ID), never from a file")
+    return check_history(_section(HistoryConfig, data, "history"))
+
+
 def parse_config(data: dict[str, Any]) -> Config:
     unknown = set(data) - {"ogmios", "database", "indexer", "log", "metrics", "metadata",
-                           "aliases"}
+                           "aliases", "history"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     idx = dict(data.get("indexer", {}))
@@ -151,6 +211,7 @@ def parse_config(data: dict[str, Any]) -> Config:
         metrics=_section(MetricsConfig, data.get("metrics", {}), "metrics"),
         metadata=_section(MetadataConfig, data.get("metadata", {}), "metadata"),
         aliases=_parse_aliases(data.get("aliases", {})),
+        history=_history(dict(data.get("history", {}))),
     )
 
 

@@ -100,6 +100,8 @@ VIEWS = {
     "pool_epoch": "SELECT * FROM pool_epoch ORDER BY pool_id, epoch_no",
     "pool_owner_epoch": "SELECT * FROM pool_owner_epoch ORDER BY pool_id, epoch_no,"
                         " stake_address",
+    "reward_reconciliation": "SELECT * FROM reward_reconciliation ORDER BY pool_id, epoch_no,"
+                             " source_b",
 }
 
 

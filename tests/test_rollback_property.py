@@ -4,16 +4,18 @@ database equal to a straight run over the final chain, and its materialized rows
 from-scratch model (tests/model.py).
 
 Reward figures join the dance: live captures (timely or late, some of them unreadable or
-inconsistent) and imports (before or after their epoch is materialized) happen between the
-other events; the straight run applies the surviving ones only after the whole chain. The
-rewards status and amounts must come out the same (docs/spec.md §5: a function of what is
-stored, not of the order of events)."""
+inconsistent), imports (before or after their epoch is materialized) and fetches from an API
+(whose figures are derived from the materialized P_e, so undone and derived again when a
+rollback re-materializes the epoch) happen between the other events; the straight run applies
+the surviving ones only after the whole chain. The rewards status and amounts must come out
+the same (docs/spec.md §5: a function of what is stored, not of the order of events)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import os
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -21,6 +23,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
+from indexer.accounting.fetched import FetchedEpoch, write_fetched
 from indexer.accounting.importer import ImportedReward, import_rewards
 from indexer.chain.decode import decode_block, decode_message
 from indexer.chain.epochs import EpochCalendar, parse_era_summaries
@@ -32,7 +35,7 @@ from indexer.sync.writer import Writer
 from tests.harness import VIEWS, owner_rows
 from tests.model import Model
 from tests.pg import Databases
-from tests.randomchain import POOLS, RandomChain, back_frame, frame, small_network
+from tests.randomchain import POOLS, WALLETS, RandomChain, back_frame, frame, small_network
 
 NET = small_network(k=6)
 
@@ -93,6 +96,27 @@ def _import(pool_id: str, epoch: int) -> ImportedReward:
     return ImportedReward(pool_id, EpochNo(epoch), total, total, 1, None, "property")
 
 
+def _fetched(pool_id: str, epoch: int) -> FetchedEpoch:
+    """What an API would say: a pure function of the pool and epoch, with every wallet's stake
+    (so that o follows whichever owners P_e names), some leader rewards without a block
+    (inconsistent) and some API fees that break a tie."""
+    h = _figure("fetch", pool_id, epoch)
+    blocks = h % 3
+    sigma = 10**12 + h % 10**12
+    leader = (h >> 8) % 3_000_000_000 if blocks or h % 5 == 0 else 0
+    stakes = {bytes(w.cred).hex(): (pool_id if (h >> i) & 1 else None, (h >> 3 * i) % (sigma // 6))
+              for i, w in enumerate(WALLETS)}
+    return FetchedEpoch(pool_id, epoch, "koios", leader, sigma, blocks,
+                        leader // 20 if h % 4 == 0 else None, None, stakes,
+                        (f"https://api.koios.rest/api/v1/pool_history?e={epoch}",),
+                        datetime(2026, 1, 1, tzinfo=UTC))
+
+
+async def _fetch(store: Store, item: FetchedEpoch) -> None:
+    async with store.transaction() as tx:
+        await write_fetched(tx, item)
+
+
 class ForkMachine(RuleBasedStateMachine):
     databases: Databases  # set by the test
 
@@ -105,6 +129,7 @@ class ForkMachine(RuleBasedStateMachine):
         self.writer = self._fresh_writer()
         self.captures: set[int] = set()  # epochs whose capture is stored
         self.imports: list[ImportedReward] = []
+        self.fetches: dict[tuple[str, int], FetchedEpoch] = {}
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -151,6 +176,17 @@ class ForkMachine(RuleBasedStateMachine):
         self.run(import_rewards(self.store, (item,)))
         self.imports.append(item)
 
+    @precondition(lambda self: bool(self.chain.blocks))
+    @rule(data=st.data())
+    def fetch_figures(self, data: st.DataObject) -> None:
+        """A fetch for an epoch materialized or not (the command asks only for final epochs;
+        here any epoch, so that rollbacks reach fetched ones)."""
+        now = NET.epoch_of(self.chain.blocks[-1]["slot"])
+        pool = data.draw(st.sampled_from(POOLS), label="fetch pool")
+        item = _fetched(pool.id, data.draw(st.integers(max(0, now - 3), now + 1), label="e"))
+        self.run(_fetch(self.store, item))
+        self.fetches[(item.pool_id, item.epoch)] = item
+
     @rule()
     def restart(self) -> None:
         """A new writer that knows only what the database says (as after a crash)."""
@@ -175,6 +211,8 @@ class ForkMachine(RuleBasedStateMachine):
                 assert await _capture(store, epoch)
             if self.imports:
                 await import_rewards(store, tuple(self.imports))
+            for item in self.fetches.values():
+                await _fetch(store, item)
         finally:
             await store.close()
         got = await _views(self.dsn)
@@ -202,7 +240,8 @@ def _check_model(v: dict[str, list[dict[str, Any]]], chain: RandomChain) -> None
     for key, want in model.pool_epoch.items():
         r = pe[key]
         # pledge_met is the chain estimate unless ledger figures (a capture) say otherwise
-        chain_estimate = r["rewards_status"] in ("pending", "unavailable", "imported")
+        chain_estimate = r["rewards_status"] in ("pending", "unavailable", "imported") \
+            and r["rewards_source"] != "koios"  # a fetch gives the API's owner stake
         assert (r["accounts_balance_lovelace"], r["owners_balance_lovelace"], r["owners"],
                 r["reward_account"], r["pledge_met"] if chain_estimate else None) == (
             want["accounts_balance_lovelace"], want["owners_balance_lovelace"], want["owners"],

@@ -61,6 +61,9 @@ Where to get R and L for past epochs
 
 So: L from db-sync's leader row (or Ogmios), R from Ogmios for recent epochs or from a
 recomputation for old ones. A distributed total is not R: with it F would come out wrong.
+``indexer rewards fetch`` (``indexer.history``) needs no R: it takes L and the stakes from
+Koios or Blockfrost and rebuilds F from L, exactly or to within one lovelace that it states
+(docs/spec.md §5 "History").
 """
 
 from __future__ import annotations
@@ -218,6 +221,7 @@ async def import_rewards(store: Store, items: tuple[ImportedReward, ...]) -> int
     whose B(e+2) has already passed get their `leader` credit from the import too (the
     credit is derived from the effective figures)."""
     async with store.transaction() as tx:
+        await tx.rows("lock_checkpoint")  # not inside a daemon's batch (it may roll back)
         for item in items:
             await tx.run("delete_pool_reward", item.pool_id, item.epoch, "import")
             rows = await tx.rows("pools_of_epoch", item.epoch, [item.pool_id])
@@ -228,7 +232,7 @@ async def import_rewards(store: Store, items: tuple[ImportedReward, ...]) -> int
             else:
                 await tx.run("insert_pool_reward", -1, item.pool_id, item.epoch,
                              item.total_rewards, item.leader_reward, item.blocks_made,
-                             item.owners_stake, "import", None, None)
+                             item.owners_stake, "import", None, None, None, None, 0)
     return len(items)
 
 

@@ -11,7 +11,7 @@ split; an epoch re-materialized after a rollback is split again (``resplit_impor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -36,6 +36,11 @@ class PoolFigures:
     owners_stake: int | None  # the owners' stake in the ledger's snapshot (pledge_met)
     problem: str | None = None  # 'unreadable' | 'inconsistent'
     detail: str | None = None
+    # figures rebuilt from an API's L (docs/spec.md §5 "History"): the F values consistent with
+    # L, and the uncertainty of the one chosen (0 for every exact source)
+    fee_low: int | None = None
+    fee_high: int | None = None
+    fee_uncertainty: int = 0
 
 
 def split_row(row: Any, figures: PoolFigures) -> tuple[list[bytes], list[str], PoolSplit]:
@@ -66,12 +71,11 @@ async def write_split(tx: StoreTx, figures_tag: int, row: Any, epoch: int, sourc
         except ValueError as exc:
             if source != "ledger":
                 raise
-            figures = PoolFigures(figures.total, figures.leader, figures.blocks,
-                                  figures.owners_stake, "inconsistent", str(exc))
+            figures = replace(figures, problem="inconsistent", detail=str(exc))
     await tx.run("delete_pool_reward", row["pool_id"], epoch, source)
     await tx.run("insert_pool_reward", figures_tag, row["pool_id"], epoch, figures.total,
                  figures.leader, figures.blocks, figures.owners_stake, source, figures.problem,
-                 figures.detail)
+                 figures.detail, figures.fee_low, figures.fee_high, figures.fee_uncertainty)
     if split is not None:
         await _copy_split(tx, max(figures_tag, int(row["boundary_epoch"])), row, epoch, source,
                           *split)

@@ -205,10 +205,13 @@ CREATE TABLE pool_owner_epoch_row (
 CREATE INDEX pool_owner_epoch_row_boundary ON pool_owner_epoch_row (boundary_epoch);
 
 -- The ledger's figures for a pool's epoch e (captured live during e+1, boundary_epoch = e+1,
--- or imported: boundary_epoch = -1, never rolled back). `problem` is set when the figures could
--- not be used: 'unreadable' (R and L null: the answer for this pool was malformed) or
--- 'inconsistent' (R and L kept, but they contradict our P_e: L > R, or c + floor((R - c) * m)
--- > L); such a pool-epoch has no owner split, and the rest of the capture goes on.
+-- or imported: boundary_epoch = -1, never rolled back; or fetched from an API: derived from a
+-- reward_fetch row and the materialized P_e, boundary_epoch = that materialization's). `problem`
+-- is set when the figures could not be used: 'unreadable' (R and L null: the answer for this
+-- pool was malformed) or 'inconsistent' (they contradict our P_e: L > R, or c + floor((R - c) *
+-- m) > L, or no R gives a fetched L); such a pool-epoch has no owner split, and the rest of the
+-- capture goes on. Fetched figures also keep the range of operator fees consistent with L
+-- (fee_low..fee_high) and the uncertainty of the F chosen (docs/spec.md §5 "History").
 CREATE TABLE pool_reward (
     boundary_epoch  integer NOT NULL,
     pool_id         text NOT NULL,
@@ -217,12 +220,16 @@ CREATE TABLE pool_reward (
     leader_reward   bigint,
     blocks_made     integer,
     owners_stake    bigint,
-    source          text NOT NULL,  -- 'ledger' or 'import'
+    source          text NOT NULL,  -- 'ledger', 'import', or the API: 'koios', 'blockfrost'
     problem         text CHECK (problem IN ('unreadable', 'inconsistent')),
     problem_detail  text,
+    fee_low         bigint,
+    fee_high        bigint,
+    fee_uncertainty smallint NOT NULL DEFAULT 0 CHECK (fee_uncertainty IN (0, 1)),
     PRIMARY KEY (pool_id, epoch_no, source),
-    CHECK ((problem IS NOT DISTINCT FROM 'unreadable')
-           = (total_rewards IS NULL OR leader_reward IS NULL))
+    CHECK (problem IS NOT NULL OR (total_rewards IS NOT NULL AND leader_reward IS NOT NULL)),
+    CHECK (problem IS DISTINCT FROM 'unreadable' OR total_rewards IS NULL
+           OR leader_reward IS NULL)
 );
 CREATE INDEX pool_reward_boundary ON pool_reward (boundary_epoch);
 CREATE INDEX pool_reward_import ON pool_reward (epoch_no) WHERE source = 'import';
@@ -239,6 +246,27 @@ CREATE TABLE owner_reward (
     PRIMARY KEY (pool_id, epoch_no, source, cred)
 );
 CREATE INDEX owner_reward_boundary ON owner_reward (boundary_epoch);
+
+-- What a public API said about a pool's past epoch e (`indexer rewards fetch`, docs/spec.md §5
+-- "History"): the observations as served, one fetch per pool-epoch (the latest). Not derived
+-- from the chain, so never rolled back; the figures (pool_reward, owner_reward) are derived from
+-- them and the chain's P_e whenever e is materialized. `stakes`: {credential hex: [pool id
+-- delegated to in S_e or null, active stake]} of the accounts asked (P_e's owners).
+CREATE TABLE reward_fetch (
+    pool_id       text NOT NULL,
+    epoch_no      integer NOT NULL,
+    source        text NOT NULL,    -- 'koios' | 'blockfrost'
+    leader_reward bigint NOT NULL,  -- L: leader rewards credited to RA(e) for the pool, earned in e
+    pool_stake    bigint NOT NULL,  -- σ: the pool's active stake in S_e
+    blocks_made   integer NOT NULL,
+    api_fee       bigint,           -- the API's operator fee (computed from distributed rewards)
+    api_rewards   bigint,           -- the API's distributed total (a lower bound of R)
+    stakes        jsonb NOT NULL,
+    urls          text[] NOT NULL,  -- provenance: the requests that gave these figures
+    retrieved_at  timestamptz NOT NULL,
+    PRIMARY KEY (pool_id, epoch_no)
+);
+CREATE INDEX reward_fetch_epoch ON reward_fetch (epoch_no);
 
 -- What B(e+2) decided for a pool's epoch e: whether RA(e) was registered then (credited, or lost
 -- to the treasury). The rewards status is derived from this fact and the stored figures (the
@@ -323,6 +351,27 @@ LANGUAGE sql STABLE AS $$
     ORDER BY c.pool_hash, c.slot DESC, c.tx_index DESC, c.cert_index DESC
 $$;
 
+-- The operator fees F of figures (R, L) under cost c and margin num/den (docs/spec.md §5).
+CREATE FUNCTION operator_fees(total bigint, leader bigint, cost numeric, margin_num numeric,
+                              margin_den numeric)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN total IS NULL OR leader IS NULL THEN NULL
+                WHEN total <= cost THEN leader
+                ELSE (cost + div((total - cost) * margin_num, margin_den))::bigint END
+$$;
+
+-- Which reward row counts for a pool-epoch, lowest first: a file import (the operator's explicit
+-- statement), usable live figures, usable figures fetched from an API, then unusable ones (a
+-- fetch never overrides a live capture: docs/spec.md §5 "History").
+CREATE FUNCTION reward_rank(source text, problem text)
+RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN source = 'import' THEN 0
+                WHEN problem IS NULL THEN CASE WHEN source = 'ledger' THEN 1 ELSE 2 END
+                WHEN source = 'ledger' THEN 3 ELSE 4 END
+$$;
+
 -- ---------------------------------------------------------------------------------------------
 -- Public views (docs/spec.md §7). Stable names; lovelace as bigint, shares as numeric.
 -- A view is public when its COMMENT starts with 'Public view': `indexer db grant` lets the
@@ -350,14 +399,13 @@ SELECT encode(w.tx_id, 'hex') AS tx_id, w.slot, w.epoch_no, w.stake_address,
 FROM withdrawal_row w;
 COMMENT ON VIEW withdrawal IS 'Public view (docs/spec.md §7): one row per withdrawal.';
 
--- The reward row that counts for a pool-epoch: an import overrides the ledger capture.
+-- The reward row that counts for a pool-epoch (reward_rank).
 CREATE VIEW pool_reward_effective AS
 SELECT r.*
 FROM pool_reward r
-WHERE r.source = 'import'
-   OR NOT EXISTS (SELECT 1 FROM pool_reward i
-                  WHERE i.pool_id = r.pool_id AND i.epoch_no = r.epoch_no
-                    AND i.source = 'import');
+WHERE NOT EXISTS (SELECT 1 FROM pool_reward o
+                  WHERE o.pool_id = r.pool_id AND o.epoch_no = r.epoch_no
+                    AND reward_rank(o.source, o.problem) < reward_rank(r.source, r.problem));
 
 -- Every credit to a reward account with the boundary that made it: the stored ones (MIR, deposit
 -- refunds) and the leader rewards, derived from the settlement and the effective figures (so a
@@ -398,13 +446,17 @@ SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.c
            AND o.source = r.source)::bigint AS stake_rewards_lovelace,
        -- docs/spec.md §5, a function of what is stored: the figures (r), and B(e+2)'s settlement (s)
        CASE WHEN r.problem IS NOT NULL THEN r.problem  -- 'unreadable' or 'inconsistent'
-            WHEN s.pool_id IS NULL THEN CASE WHEN r.source = 'import' THEN 'imported'
-                                             WHEN r.source IS NOT NULL THEN 'provisional'
+            WHEN s.pool_id IS NULL THEN CASE WHEN r.source = 'ledger' THEN 'provisional'
+                                             WHEN r.source IS NOT NULL THEN 'imported'
                                              ELSE 'pending' END
             WHEN r.source IS NULL THEN 'unavailable'
             WHEN NOT s.ra_registered THEN 'lost'  -- whatever gave the figures
-            WHEN r.source = 'import' THEN 'imported'
+            WHEN r.source <> 'ledger' THEN 'imported'  -- a file or an API
             ELSE 'credited' END AS rewards_status,
+       -- docs/spec.md §5 "History": where the figures come from, and how sure F is
+       r.source AS rewards_source,
+       CASE WHEN r.problem IS NULL THEN r.fee_uncertainty::integer END
+           AS fee_uncertainty_lovelace,
        -- the product's own (docs/spec.md §7): false when the chain before the start is unknown
        COALESCE((SELECT b.balances_complete FROM chain_start b), true) AS balances_complete
 FROM pool_epoch_row p
@@ -422,7 +474,7 @@ SELECT a.pool_id, a.epoch_no, a.stake_address, a.is_owner, a.is_reward_account,
            AS rewards_lovelace,
        a.epoch_no + 2 AS spendable_epoch,
        pe.rewards_status,
-       pe.balances_complete
+       pe.rewards_source, pe.fee_uncertainty_lovelace, pe.balances_complete
 FROM pool_owner_epoch_row a
 JOIN pool_epoch pe ON pe.pool_id = a.pool_id AND pe.epoch_no = a.epoch_no
 LEFT JOIN pool_reward_effective r ON r.pool_id = a.pool_id AND r.epoch_no = a.epoch_no
@@ -460,3 +512,34 @@ CREATE VIEW account_alias AS
 SELECT a.stake_address, a.alias
 FROM account_alias_row a;
 COMMENT ON VIEW account_alias IS 'Public view (the product''s own, docs/spec.md §7): the config''s aliases.';
+
+-- Two sources for one pool-epoch: the live capture (a) and a file import or an API's figures (b)
+-- (docs/spec.md §5 "History"). `agrees`: the same L, and the live F among the values the other
+-- source allows (fee_low..fee_high for a fetch; its own F for an import). NULL when they cannot
+-- be compared: the leader reward was lost (RA(e) unregistered at B(e+2)), and an API, which
+-- records credits only, shows none.
+CREATE VIEW reward_reconciliation AS
+SELECT a.pool_id, a.epoch_no, a.source AS source_a, b.source AS source_b,
+       a.total_rewards AS total_rewards_a, b.total_rewards AS total_rewards_b,
+       a.leader_reward AS leader_reward_a, b.leader_reward AS leader_reward_b,
+       f.fees_a AS operator_fees_a, f.fees_b AS operator_fees_b,
+       b.fee_uncertainty::integer AS fee_uncertainty_b,
+       CASE WHEN s.ra_registered IS FALSE AND b.source <> 'import' AND b.leader_reward = 0
+                 AND a.leader_reward > 0 THEN NULL
+            ELSE COALESCE(a.leader_reward = b.leader_reward
+                          AND f.fees_a BETWEEN COALESCE(b.fee_low, f.fees_b)
+                                           AND COALESCE(b.fee_high, f.fees_b), false)
+       END AS agrees
+FROM pool_reward a
+JOIN pool_reward b ON b.pool_id = a.pool_id AND b.epoch_no = a.epoch_no
+                  AND b.source <> 'ledger'
+JOIN pool_epoch_row p ON p.pool_id = a.pool_id AND p.epoch_no = a.epoch_no
+LEFT JOIN reward_settlement s ON s.pool_id = a.pool_id AND s.epoch_no = a.epoch_no
+CROSS JOIN LATERAL (
+    SELECT operator_fees(a.total_rewards, a.leader_reward, p.cost_lovelace, p.margin_num,
+                         p.margin_den) AS fees_a,
+           operator_fees(b.total_rewards, b.leader_reward, p.cost_lovelace, p.margin_num,
+                         p.margin_den) AS fees_b
+) f
+WHERE a.source = 'ledger' AND a.problem IS DISTINCT FROM 'unreadable';
+COMMENT ON VIEW reward_reconciliation IS 'Public view (docs/spec.md §7): one row per pool-epoch with two sources.';

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import structlog
 
+from indexer.accounting.fetched import resplit_fetched
 from indexer.accounting.splits import resplit_imports
 from indexer.db.store import StoreTx
 from indexer.sync.network import NetworkInfo
@@ -22,6 +23,7 @@ async def cross(tx: StoreTx, x: int, net: NetworkInfo, *, era: str) -> None:
     pools = list(net.pools) if net.pools is not None else None
     await tx.run("materialize_epoch", x + 1, x, pools, era not in POINTERLESS_ERAS)
     await resplit_imports(tx, x + 1)
+    await resplit_fetched(tx, x + 1)
     reaped = await tx.rows("reap_pools", x)
     if reaped:
         await tx.run("credit_pool_refunds", x, net.pool_deposit)

@@ -183,6 +183,9 @@ class Writer:
         cursor = _Position(cur.slot, cur.block_id, cur.height, cur.epoch, self._header)
         await self._prepare(events)
         async with self.store.transaction() as tx:
+            # hold the checkpoint row for the whole batch: writers beside the cursor (capture,
+            # imports, fetches) lock it too, so none of them sees a rollback half done
+            await tx.check_writer()
             rows = BatchRows(self.net.network_id)
             for ev in events:
                 if isinstance(ev, RollBackward):

@@ -35,8 +35,9 @@ SELECT 1;
 
 -- name: insert_pool_reward
 INSERT INTO pool_reward (boundary_epoch, pool_id, epoch_no, total_rewards, leader_reward,
-                         blocks_made, owners_stake, source, problem, problem_detail)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+                         blocks_made, owners_stake, source, problem, problem_detail, fee_low,
+                         fee_high, fee_uncertainty)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13);
 
 -- What B($1) credited, per account, leaving out the accounts withdrawn from since B($1) (the
 -- store holds the withdrawals up to the cursor, which is where the ledger is asked).
