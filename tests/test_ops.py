@@ -136,6 +136,7 @@ async def test_health_metrics_and_ready_follow_the_daemon(dsn: str) -> None:
             assert buckets == [value(parsed, "indexer_batch_commit_seconds_count")]
             assert value(parsed, "process_resident_memory_bytes") > 0  # process metrics
             assert "python_info" in parsed
+            assert value(parsed, "indexer_reward_disagreements") == 0  # read from the database
 
             sim.connection_status = "disconnected"  # Ogmios lost its node
             await until(lambda: health_is(port, 500, "disconnected"))

@@ -4,13 +4,17 @@ composition root (``indexer.daemon``) adds ``hooks`` to the writer and runs ``ta
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import structlog
+
 from indexer.config import Config
-from indexer.db.store import LATEST_VERSION, Store
+from indexer.db.store import LATEST_VERSION, DatabaseError, Store
+from indexer.history.fetch import disagreement_count
 from indexer.ops.health import ChainTime, HealthSettings, NodeView, poll_ogmios
 from indexer.ops.metrics import Metrics, MetricsServer
 from indexer.ops.names import MetadataFetcher
@@ -19,6 +23,10 @@ from indexer.ops.status import indexer_version
 from indexer.sync.network import NetworkInfo
 from indexer.sync.ogmios import ChainFollower
 from indexer.sync.state import SyncState
+
+log = structlog.get_logger("indexer.ops.kit")
+
+DB_GAUGES_EVERY_S = 30.0
 
 
 def _time(text: Any) -> dt.datetime | None:
@@ -45,6 +53,9 @@ class OpsKit:
         self.progress = Progress(state, cfg.indexer.progress_interval_s, k=net.k,
                                  node=self.node, chain_time=chain_time, bar=bar)
         self.server = MetricsServer(cfg.metrics.host, cfg.metrics.port, self.metrics)
+        self.disagreements = self.metrics.gauge(
+            "indexer_reward_disagreements",
+            "Live pool-epochs a fetched figure contradicts beyond its uncertainty")
 
     @property
     def hooks(self) -> list[Callable[[], Awaitable[None]]]:
@@ -57,8 +68,18 @@ class OpsKit:
                                               cfg.metrics.ogmios_poll_s)}
         if cfg.metrics.port:
             tasks["metrics"] = self.server.serve()
+            tasks["db-gauges"] = self._db_gauges()
         if cfg.metadata.fetch:
             tasks["pool-metadata"] = MetadataFetcher(
                 self.store, cfg.metadata, self.net.pools,
                 f"shared-pool-indexer/{indexer_version()}").run()
         return tasks
+
+    async def _db_gauges(self) -> None:
+        """Gauges read from the database, refreshed on a timer (a scrape must not wait on it)."""
+        while True:
+            try:
+                self.disagreements.set(await disagreement_count(self.store))
+            except DatabaseError as exc:
+                log.warning("metrics.db_gauges_failed", error=str(exc))
+            await asyncio.sleep(DB_GAUGES_EVERY_S)
