@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from indexer import log as logsetup
-from indexer.config import Config, ConfigError, DatabaseConfig, load_config
+from indexer.config import Config, ConfigError, load_config, with_dsn
 
 log = structlog.get_logger("indexer.cli")
 
@@ -22,10 +22,9 @@ EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
 
 def _config(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config) if getattr(args, "config", None) else Config()
-    if getattr(args, "dsn", None):
-        cfg = Config(cfg.ogmios, DatabaseConfig(args.dsn), cfg.indexer, cfg.log, cfg.metrics)
-    return cfg
+    """The file (or every default), ``INDEXER_DSN`` if it names no DSN, then ``--dsn``."""
+    cfg = load_config(getattr(args, "config", None))
+    return with_dsn(cfg, args.dsn) if getattr(args, "dsn", None) else cfg
 
 
 async def _cmd_run(cfg: Config, args: argparse.Namespace) -> int:
