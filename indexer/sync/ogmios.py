@@ -4,12 +4,20 @@ Two connections, as Ogmios wants: chain-sync (the cursor lives on its connection
 queries (an acquired state lives on its own). Chain-sync frames are not decoded here: the raw
 bytes go to a bounded queue and the writer decodes them, so a slow database pushes back all the
 way to the node through TCP.
+
+Faults, and what is done about them: a connection that drops is reopened with capped
+exponential backoff (reset only after a session made real progress); a stalled Ogmios (no
+frame although the node's tip is ahead, or no answer even to a ping) is given up after
+``stall_timeout_s`` and reopened; a frame larger than ``max_message_mib`` is fatal and names
+the block after which it came (retrying would fetch the same block again); a TLS certificate
+that does not verify is fatal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,8 +29,10 @@ import orjson
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.frames import CloseCode
 
 from indexer.chain.types import Point
+from indexer.sync.state import LinkState
 
 log = structlog.get_logger("indexer.sync.ogmios")
 
@@ -50,6 +60,52 @@ class IntersectionNotFound(OgmiosError):
     pass
 
 
+class FrameTooLarge(OgmiosError):
+    """A chain-sync frame above ``max_message_mib``: fatal (the same block would come again)."""
+
+
+class ChainSyncStalled(OgmiosError):
+    """Ogmios stopped delivering: reconnect."""
+
+
+class TlsRefused(OgmiosError):
+    """Ogmios' TLS certificate does not verify against the trusted CAs: fatal."""
+
+
+def client_ssl(url: str, ca_file: str | None = None) -> ssl.SSLContext | None:
+    """The TLS context for a ``wss://`` URL: the system's CAs, or only those of ``ca_file``
+    (PEM); host names are checked. None for ``ws://``."""
+    if not url.startswith("wss:"):
+        return None
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``exc`` (httpx and websockets wrap it)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _refuse_tls(url: str, exc: BaseException) -> None:
+    bad = _cert_error(exc)
+    if bad is not None:
+        raise TlsRefused(f"the TLS certificate of {url} does not verify "
+                         f"({bad.verify_message or bad}): give its CA in [ogmios] ca_file, or "
+                         "fix the server's certificate") from exc
+
+
+def _too_big(exc: BaseException) -> bool:
+    """We closed the connection because a message exceeded our max_size (close code 1009)."""
+    return (isinstance(exc, ConnectionClosed) and exc.sent is not None
+            and exc.sent.code == CloseCode.MESSAGE_TOO_BIG)
+
+
 class QueryError(OgmiosError):
     def __init__(self, method: str, error: dict[str, Any]) -> None:
         self.code = error.get("code")
@@ -72,11 +128,14 @@ def health_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, "/health", "", ""))
 
 
-async def fetch_health(url: str, timeout_s: float = 10.0) -> tuple[int, dict[str, Any]]:
+async def fetch_health(url: str, timeout_s: float = 10.0, ssl_context: ssl.SSLContext | None = None
+                       ) -> tuple[int, dict[str, Any]]:
     """GET /health. Returns (status, body); 202 means the node is still syncing and is not an
     error. Raises ``httpx.TransportError`` when Ogmios does not answer, ``ValueError`` when it
-    answers something other than a JSON object."""
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
+    answers something other than a JSON object. ``ssl_context``: for https (default: the
+    system's CAs)."""
+    verify: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+    async with httpx.AsyncClient(timeout=timeout_s, verify=verify) as client:
         resp = await client.get(health_url(url), headers={"Accept": "application/json"})
     body = orjson.loads(resp.content) if resp.content.strip() else {}
     if type(body) is not dict:
@@ -84,15 +143,18 @@ async def fetch_health(url: str, timeout_s: float = 10.0) -> tuple[int, dict[str
     return resp.status_code, body
 
 
-async def check_server(url: str, *, reconnect_max_s: float = 30.0) -> dict[str, Any]:
+async def check_server(url: str, *, reconnect_max_s: float = 30.0,
+                       ssl_context: ssl.SSLContext | None = None) -> dict[str, Any]:
     """Read /health, log the version and refuse servers older than 6.13. Waits (with backoff)
-    while Ogmios does not answer yet; a /health without a readable version only warns."""
+    while Ogmios does not answer yet (the caller cancels the wait on SIGTERM); a /health
+    without a readable version only warns; a TLS certificate that does not verify is fatal."""
     backoff = Backoff(reconnect_max_s)
     while True:
         try:
-            status, health = await fetch_health(url)
+            status, health = await fetch_health(url, ssl_context=ssl_context)
             break
         except (TimeoutError, OSError, httpx.TransportError) as exc:
+            _refuse_tls(url, exc)
             await backoff.wait("ogmios.unreachable", exc)
         except (ValueError, IndexError) as exc:  # answered, but not the JSON we expect
             log.warning("ogmios.version_unknown", url=url, error=repr(exc))
@@ -153,45 +215,136 @@ def point_json(p: Point | None) -> Any:
 class ChainFollower:
     """Chain-sync with ``in_flight`` pipelined nextBlock requests, feeding raw frames into a
     bounded queue. Reconnects with backoff; before re-intersecting it waits until the writer
-    has committed every queued frame, so the points read from the database are current."""
+    has committed every queued frame, so the points read from the database are current.
+
+    The backoff grows across sessions that made no real progress (a connection that drops
+    right after the intersection, again and again) and is reset only by a healthy session:
+    one that delivered ``HEALTHY_FRAMES`` frames or stayed up ``HEALTHY_SESSION_S``.
+
+    A stall is judged only while we wait for a frame (never while the writer holds us back:
+    then nothing is read, pongs included). Every ``stall_timeout_s / 4`` without a frame the
+    server is pinged; the session is given up when no frame and no pong came for
+    ``stall_timeout_s``, or when no frame came for ``stall_timeout_s`` although our last frame
+    was behind the node's tip (at the tip Ogmios legitimately waits for the next block, for
+    as long as it takes: it still answers pings)."""
+
+    HEALTHY_FRAMES = 100
+    HEALTHY_SESSION_S = 60.0
 
     def __init__(self, url: str, *, in_flight: int = 100, max_message_mib: int = 64,
-                 reconnect_max_s: float = 30.0, connect_timeout_s: float = 10.0) -> None:
+                 reconnect_max_s: float = 30.0, connect_timeout_s: float = 10.0,
+                 stall_timeout_s: float = 60.0, ssl_context: ssl.SSLContext | None = None,
+                 link: LinkState | None = None) -> None:
         self.url, self.in_flight = url, max(1, in_flight)
-        self.max_size = max_message_mib * 2**20
+        self.max_message_mib = max_message_mib
         self.backoff = Backoff(reconnect_max_s)
-        self.connect_timeout_s = connect_timeout_s
-        self.connections = 0
+        self.connect_timeout_s, self.stall_timeout_s = connect_timeout_s, stall_timeout_s
+        self.ssl_context = ssl_context
+        self.link = link if link is not None else LinkState()
+        self._healthy = False  # the current session made real progress
+
+    @property
+    def connections(self) -> int:
+        return self.link.connections
 
     async def run(self, points: Callable[[], Awaitable[list[Point | None]]],
                   out: asyncio.Queue[bytes]) -> None:
         while True:
             await out.join()  # everything received so far is committed
+            self._healthy = False
             try:
                 await self._session(await points(), out)
-            except TRANSIENT as exc:
+            except FrameTooLarge:
+                await out.join()  # the database stays exactly at the last good block
+                raise
+            except (*TRANSIENT, ChainSyncStalled) as exc:
+                _refuse_tls(self.url, exc)
+                if isinstance(exc, ChainSyncStalled):
+                    self.link.stalls += 1
+                    log.warning("ogmios.chainsync.stalled", reason=str(exc),
+                                stall_timeout_s=self.stall_timeout_s)
+                if self._healthy:
+                    self.backoff.reset()
                 await self.backoff.wait("ogmios.chainsync.reconnect", exc)
 
     async def _session(self, points: list[Point | None], out: asyncio.Queue[bytes]) -> None:
-        async with connect(self.url, max_size=self.max_size, compression=None,
-                           ping_interval=20, ping_timeout=60, max_queue=16,
+        async with connect(self.url, max_size=self.max_message_mib * 2**20, compression=None,
+                           ping_interval=None, max_queue=16, ssl=self.ssl_context,
                            open_timeout=self.connect_timeout_s) as ws:
-            self.connections += 1
-            await self._intersect(ws, points)
-            self.backoff.reset()
-            for _ in range(self.in_flight):
-                await ws.send(NEXT_BLOCK)
-            while True:
-                raw = await ws.recv(decode=False)
-                await out.put(raw)  # bounded: waits here while the writer is behind
-                await ws.send(NEXT_BLOCK)
+            last = await self._intersect(ws, points)
+            link = self.link
+            link.connections += 1
+            link.connected, link.at_tip = True, None
+            link.last_frame = link.last_alive = started = time.monotonic()
+            frames = 0
+            try:
+                for _ in range(self.in_flight):
+                    await ws.send(NEXT_BLOCK)
+                while True:
+                    raw = await self._receive(ws, last)
+                    last, frames = raw, frames + 1
+                    link.last_frame = link.last_alive = now = time.monotonic()
+                    link.at_tip = None
+                    if frames >= self.HEALTHY_FRAMES or now - started >= self.HEALTHY_SESSION_S:
+                        self._healthy = True
+                    await out.put(raw)  # bounded: waits here while the writer is behind
+                    async with asyncio.timeout(self.stall_timeout_s):
+                        await ws.send(NEXT_BLOCK)
+            finally:
+                link.connected = False
+                if time.monotonic() - started >= self.HEALTHY_SESSION_S:
+                    self._healthy = True
 
-    async def _intersect(self, ws: ClientConnection, points: list[Point | None]) -> None:
+    async def _receive(self, ws: ClientConnection, last: bytes) -> bytes:
+        """The next frame; raises ChainSyncStalled (see the class) or FrameTooLarge."""
+        recv = asyncio.ensure_future(ws.recv(decode=False))
+        heard = waiting_since = time.monotonic()
+        at_tip: bool | None = None
+        pong: asyncio.Future[float] | None = None
+        try:
+            while True:
+                done, _ = await asyncio.wait({recv}, timeout=self.stall_timeout_s / 4)
+                if done:
+                    return self._frame(recv, last)
+                now = time.monotonic()
+                if at_tip is None:
+                    at_tip = self.link.at_tip = _at_tip(last)
+                if pong is not None and pong.done():
+                    if not pong.cancelled() and pong.exception() is None:
+                        heard = now
+                        if at_tip:
+                            self.link.last_alive = now
+                    pong = None
+                if now - heard > self.stall_timeout_s:
+                    raise ChainSyncStalled(f"Ogmios answered neither a block nor a ping for "
+                                           f"{self.stall_timeout_s} s")
+                if not at_tip and now - waiting_since > self.stall_timeout_s:
+                    raise ChainSyncStalled(f"no block for {self.stall_timeout_s} s although "
+                                           f"the node's tip is ahead ({_describe(last)})")
+                if pong is None:
+                    pong = await ws.ping()  # type: ignore[assignment]
+        finally:
+            if not recv.done():
+                recv.cancel()  # safe: websockets keeps the frame for the next recv()
+
+    def _frame(self, recv: asyncio.Future[bytes], last: bytes) -> bytes:
+        try:
+            return recv.result()
+        except ConnectionClosed as exc:
+            if _too_big(exc):
+                raise FrameTooLarge(
+                    f"{_describe(last, 'the next block after')} is larger than [ogmios] "
+                    f"max_message_mib = {self.max_message_mib} MiB; raise it and restart") from exc
+            raise
+
+    async def _intersect(self, ws: ClientConnection, points: list[Point | None]) -> bytes:
+        """Find the intersection; returns Ogmios' reply (it names our point and the tip)."""
         await ws.send(orjson.dumps({
             "jsonrpc": "2.0", "method": "findIntersection",
             "params": {"points": [point_json(p) for p in points]}, "id": "intersect",
         }).decode())
-        reply = orjson.loads(await ws.recv(decode=False))
+        raw = await ws.recv(decode=False)
+        reply = orjson.loads(raw)
         if "error" in reply:
             err = reply["error"]
             raise IntersectionNotFound(
@@ -200,6 +353,44 @@ class ChainFollower:
                 f"Node tip: {err.get('data')}")
         log.info("ogmios.chainsync.intersection", point=reply["result"].get("intersection"),
                  tip=reply["result"].get("tip"))
+        return raw
+
+
+def _point_and_tip(frame: bytes) -> tuple[Any, Any]:
+    """Our position and the node's tip as a chain-sync frame (or the intersection's reply)
+    states them: (point, tip), each ``"origin"`` or ``{slot, id, ...}``; (None, None) if the
+    frame says neither."""
+    try:
+        result = orjson.loads(frame).get("result")
+        if "intersection" in result:
+            return result["intersection"], result.get("tip")
+        if result.get("direction") == "forward":
+            block = result["block"]
+            return {"slot": block.get("slot"), "id": block.get("id")}, result.get("tip")
+        return result.get("point"), result.get("tip")
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+        return None, None
+
+
+def _at_tip(frame: bytes) -> bool | None:
+    point, tip = _point_and_tip(frame)
+    if point is None or tip is None:
+        return None
+    if isinstance(point, dict) and isinstance(tip, dict):
+        return bool(point.get("id") == tip.get("id"))
+    return bool(point == tip)
+
+
+def _describe(frame: bytes, prefix: str = "our last block is") -> str:
+    point, tip = _point_and_tip(frame)
+    if isinstance(point, dict):
+        where = f"{prefix} slot {point.get('slot')} (block {point.get('id')})"
+    elif point == "origin":
+        where = f"{prefix} the origin" if prefix.startswith("our") else "the first block"
+    else:
+        where = f"{prefix} our cursor"
+    node = f"; the node's tip is at slot {tip.get('slot')}" if isinstance(tip, dict) else ""
+    return where + node
 
 
 class LedgerClient:
@@ -209,11 +400,16 @@ class LedgerClient:
     is acquired (``async with client.acquired(point)``), the retry re-acquires the same point
     on the new connection before asking again, so that an answer never silently comes from
     the node's tip instead; if the point can no longer be acquired, the ``QueryError`` says so.
+
+    An answer above ``max_query_mib`` is a ``QueryError`` saying so (not retried: it would be
+    as large again).
     """
 
     def __init__(self, url: str, *, timeout_s: float = 600.0, reconnect_max_s: float = 30.0,
-                 connect_timeout_s: float = 10.0) -> None:
+                 connect_timeout_s: float = 10.0, max_query_mib: int = 512,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.url, self.timeout_s, self.connect_timeout_s = url, timeout_s, connect_timeout_s
+        self.max_query_mib, self.ssl_context = max_query_mib, ssl_context
         self.backoff = Backoff(reconnect_max_s)
         self._ws: ClientConnection | None = None
         self._lock = asyncio.Lock()
@@ -228,9 +424,9 @@ class LedgerClient:
 
     async def _connection(self) -> ClientConnection:
         if self._ws is None:
-            ws = await connect(self.url, max_size=None, compression=None,
-                               ping_interval=20, ping_timeout=120,
-                               open_timeout=self.connect_timeout_s)
+            ws = await connect(self.url, max_size=self.max_query_mib * 2**20,
+                               compression=None, ping_interval=20, ping_timeout=120,
+                               ssl=self.ssl_context, open_timeout=self.connect_timeout_s)
             self._ws = ws
             if self._acquired is not None:  # a new connection holds no state yet
                 self.reacquired += 1
@@ -248,6 +444,11 @@ class LedgerClient:
                 return await self._request_once(method, params)
             except TRANSIENT as exc:
                 self._ws = None
+                _refuse_tls(self.url, exc)
+                if _too_big(exc):
+                    raise QueryError(method, {"message": (
+                        f"the answer is larger than [ogmios] max_query_mib = "
+                        f"{self.max_query_mib} MiB")}) from exc
                 attempt += 1
                 if attempt > retries:
                     raise
