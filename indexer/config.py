@@ -7,7 +7,8 @@ the field types, so a new section gets them without code of its own:
 - ``int``, ``float`` (an integer is accepted), ``bool``, ``str``, ``X | None``,
   ``tuple[X, ...]`` (a TOML array) and ``Literal[...]`` (one of the values);
 - by name: ``*_s`` (seconds) and ``*_mib`` (sizes) must be > 0, ``port``/``*_port`` within
-  0..65535, ``url``/``*_url`` an absolute URL;
+  0..65535, ``url``/``*_url`` an absolute URL (an explicit check of the same kind replaces
+  these);
 - ``Annotated[T, check, ...]`` adds checks: ``AtLeast(n)``, ``Schemes("ws", "wss")``,
   ``Parse(fn)`` (``fn`` turns the TOML value into the field's value or raises ``ValueError``).
 
@@ -75,10 +76,11 @@ class Schemes:
             parts.port  # noqa: B018 -- raises ValueError on a port out of range
         except ValueError as exc:
             return f"is not a URL ({exc})"
+        wanted = " or ".join(n + "://" for n in self.names)
         if not parts.scheme or not parts.hostname:
-            return "must be an absolute URL (scheme://host[:port]/...)"
+            return f"must be an absolute {wanted or 'scheme://'} URL with a host"
         if self.names and parts.scheme not in self.names:
-            return f"must be a {' or '.join(n + '://' for n in self.names)} URL"
+            return f"must be a {wanted} URL"
         return None
 
 
@@ -244,7 +246,8 @@ def _value(key: str, name: str, hint: Any, raw: Any) -> Any:
         value = _typed(key, hint, raw)
     if value is None:
         return None
-    for check in [*_conventional(name), *checks]:
+    given = {type(c) for c in checks}
+    for check in [*(c for c in _conventional(name) if type(c) not in given), *checks]:
         if isinstance(check, Parse):
             continue
         problem = check.problem(value)

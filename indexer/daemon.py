@@ -93,7 +93,8 @@ async def _run(cfg: Config, stop: asyncio.Event) -> None:
     ledger = LedgerClient(cfg.ogmios.url, timeout_s=cfg.ogmios.query_timeout_s,
                           reconnect_max_s=cfg.ogmios.reconnect_max_s,
                           connect_timeout_s=cfg.ogmios.connect_timeout_s,
-                          max_query_mib=cfg.ogmios.max_query_mib, ssl_context=tls)
+                          max_query_mib=cfg.ogmios.max_query_mib,
+                          quick_timeout_s=cfg.ogmios.stall_timeout_s, ssl_context=tls)
     try:
         await _unless_stopped(stop, _claim(store))
         await _unless_stopped(stop, check_server(

@@ -13,6 +13,7 @@ import asyncio
 import re
 import secrets
 import socket
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -77,7 +78,10 @@ _LOST = (TimeoutError, OSError, asyncpg.PostgresConnectionError, asyncpg.AdminSh
 
 def _lost(exc: BaseException) -> bool:
     """Whether ``exc`` says the server is gone (not a bad statement or argument: asyncpg's
-    DataError is an InterfaceError too)."""
+    DataError is an InterfaceError too; not a TLS certificate that does not verify: waiting
+    cannot cure that)."""
+    if isinstance(exc, ssl.SSLError):
+        return False
     if isinstance(exc, _LOST):
         return True
     return (isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, asyncpg.DataError)
@@ -267,7 +271,7 @@ class Store:
         """Check the lock's connection every ``keepalive_s`` until cancelled, so that a
         database lost while nothing is written (at the tip, between blocks) is noticed, and a
         lock connection that died (another daemon may then take the database) too. Raises
-        LostLock or DatabaseLost."""
+        DatabaseLost."""
         conn = self._lock_conn
         if conn is None:
             raise LostLock("the daemon lock is not held")
@@ -275,18 +279,14 @@ class Store:
             await asyncio.sleep(self.timeouts.keepalive_s)
             try:
                 await conn.fetchval("SELECT 1", timeout=self.timeouts.query_s)
-            except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                    asyncpg.AdminShutdownError) as exc:
-                if not _lost(exc):
-                    raise
-                raise LostLock(f"the connection holding the daemon lock was closed "
-                               f"({_describe(exc)}): another daemon may take this database, "
-                               "so this one stops") from exc
             except Exception as exc:
                 if not _lost(exc):
                     raise
-                raise DatabaseLost(f"the database does not answer (lock check, "
-                                   f"{self.timeouts.query_s} s): {_describe(exc)}") from exc
+                what = (f"did not answer within {self.timeouts.query_s} s"
+                        if isinstance(exc, TimeoutError) else f"was lost ({_describe(exc)})")
+                raise DatabaseLost(f"the connection holding the daemon lock {what}: the "
+                                   "server is gone, restarted or cut off, and another daemon "
+                                   "may take this database, so this one stops") from exc
 
     async def claim_writer(self) -> None:
         """A fresh fencing token in the checkpoint row: if a second daemon ever takes over (our

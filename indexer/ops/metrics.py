@@ -51,8 +51,10 @@ class MetricsServer:
         self.follower = follower
 
     def ready(self) -> bool:
+        """Within 2k blocks of the node's tip, and not stalled (sync/state.py: progress, not
+        the last frame, decides)."""
         lag = self.state.lag_blocks()
-        return lag is not None and lag <= 2 * self.k
+        return lag is not None and lag <= 2 * self.k and not self.state.stalled()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -9,7 +9,7 @@ import httpx
 
 from indexer.config import Config
 from indexer.db.store import Store
-from indexer.sync.ogmios import fetch_health
+from indexer.sync.ogmios import client_ssl, fetch_health
 
 
 async def status(cfg: Config) -> str:
@@ -37,7 +37,8 @@ async def status(cfg: Config) -> str:
 async def _node_lag(cfg: Config, slot: int | None, height: int | None) -> str:
     """Distance to the node's tip, from Ogmios' /health (if it answers)."""
     try:
-        _, health = await fetch_health(cfg.ogmios.url, timeout_s=3.0)
+        _, health = await fetch_health(cfg.ogmios.url, timeout_s=3.0,
+                                       ssl_context=client_ssl(cfg.ogmios.url, cfg.ogmios.ca_file))
     except (OSError, TimeoutError, ValueError, httpx.HTTPError) as exc:
         return f"unknown: Ogmios at {cfg.ogmios.url} does not answer ({type(exc).__name__})"
     node = health.get("lastKnownTip")

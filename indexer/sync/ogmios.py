@@ -37,6 +37,11 @@ from indexer.sync.state import LinkState
 log = structlog.get_logger("indexer.sync.ogmios")
 
 NEXT_BLOCK = '{"jsonrpc":"2.0","method":"nextBlock"}'
+# Asked on the chain-sync connection when no frame comes: Ogmios answers state queries beside
+# parked nextBlock requests (each connection runs its own chain-sync and state-query clients),
+# so the answer shows both that it is alive and where the node's tip is.
+PROBE_ID = "indexer-stall-probe"
+PROBE = orjson.dumps({"jsonrpc": "2.0", "method": "queryNetwork/tip", "id": PROBE_ID}).decode()
 MIN_VERSION = (6, 13, 0)
 # The first major version we have not tested: its wire format may differ in ways a field-by-field
 # decoder cannot notice (an amount or a certificate read wrongly), so it is refused.
@@ -222,11 +227,12 @@ class ChainFollower:
     one that delivered ``HEALTHY_FRAMES`` frames or stayed up ``HEALTHY_SESSION_S``.
 
     A stall is judged only while we wait for a frame (never while the writer holds us back:
-    then nothing is read, pongs included). Every ``stall_timeout_s / 4`` without a frame the
-    server is pinged; the session is given up when no frame and no pong came for
-    ``stall_timeout_s``, or when no frame came for ``stall_timeout_s`` although our last frame
-    was behind the node's tip (at the tip Ogmios legitimately waits for the next block, for
-    as long as it takes: it still answers pings)."""
+    then nothing is read). Every ``stall_timeout_s / 4`` without a frame the node's tip is
+    asked on this connection (``queryNetwork/tip``, answered beside the parked nextBlock
+    requests). The session is given up when nothing at all came for ``stall_timeout_s``, or
+    when the node's tip has been ahead of our last frame for ``stall_timeout_s`` without a new
+    frame. At the tip Ogmios legitimately waits for the next block as long as it takes (about
+    20 s on mainnet, longer on test networks): that is not a stall, it still answers."""
 
     HEALTHY_FRAMES = 100
     HEALTHY_SESSION_S = 60.0
@@ -271,61 +277,89 @@ class ChainFollower:
         async with connect(self.url, max_size=self.max_message_mib * 2**20, compression=None,
                            ping_interval=None, max_queue=16, ssl=self.ssl_context,
                            open_timeout=self.connect_timeout_s) as ws:
-            last = await self._intersect(ws, points)
-            link = self.link
-            link.connections += 1
-            link.connected, link.at_tip = True, None
-            link.last_frame = link.last_alive = started = time.monotonic()
-            frames = 0
             try:
-                for _ in range(self.in_flight):
-                    await ws.send(NEXT_BLOCK)
-                while True:
-                    raw = await self._receive(ws, last)
-                    last, frames = raw, frames + 1
-                    link.last_frame = link.last_alive = now = time.monotonic()
-                    link.at_tip = None
-                    if frames >= self.HEALTHY_FRAMES or now - started >= self.HEALTHY_SESSION_S:
-                        self._healthy = True
-                    await out.put(raw)  # bounded: waits here while the writer is behind
+                await self._follow(ws, await self._intersect(ws, points), out)
+            except ChainSyncStalled:
+                ws.transport.abort()  # a stalled server would not answer a closing handshake
+                raise
+
+    async def _follow(self, ws: ClientConnection, last: bytes, out: asyncio.Queue[bytes]
+                      ) -> None:
+        """Pipelined nextBlock requests on an intersected connection, until it fails."""
+        link = self.link
+        link.connections += 1
+        link.connected, link.at_tip = True, None
+        link.last_frame = link.last_alive = started = time.monotonic()
+        frames = 0
+        try:
+            for _ in range(self.in_flight):
+                await ws.send(NEXT_BLOCK)
+            while True:
+                raw = await self._receive(ws, last)
+                last, frames = raw, frames + 1
+                link.last_frame = link.last_alive = now = time.monotonic()
+                link.at_tip = None
+                if frames >= self.HEALTHY_FRAMES or now - started >= self.HEALTHY_SESSION_S:
+                    self._healthy = True
+                await out.put(raw)  # bounded: waits here while the writer is behind
+                try:
                     async with asyncio.timeout(self.stall_timeout_s):
                         await ws.send(NEXT_BLOCK)
-            finally:
-                link.connected = False
-                if time.monotonic() - started >= self.HEALTHY_SESSION_S:
-                    self._healthy = True
+                except TimeoutError:
+                    raise ChainSyncStalled(f"Ogmios took no request for "
+                                           f"{self.stall_timeout_s} s") from None
+        finally:
+            link.connected = False
+            if time.monotonic() - started >= self.HEALTHY_SESSION_S:
+                self._healthy = True
 
     async def _receive(self, ws: ClientConnection, last: bytes) -> bytes:
-        """The next frame; raises ChainSyncStalled (see the class) or FrameTooLarge."""
+        """The next chain-sync frame (answers to our tip probes are taken out here); raises
+        ChainSyncStalled (see the class) or FrameTooLarge."""
+        heard = time.monotonic()
+        ours: tuple[Any, Any] | None = None  # (point, tip) of ``last``: parsed once, if needed
+        behind_since: float | None = None
+        node_tip: Any = None  # as the last probe said
+        probed = False
+        while True:
+            raw = await self._recv_within(ws, self.stall_timeout_s / 4, last)
+            now = time.monotonic()
+            if raw is not None and not _is_probe_answer(raw):
+                return raw
+            if ours is None:
+                ours = _point_and_tip(last)
+                if _same_point(*ours) is False:  # the last frame says the tip is further on
+                    behind_since = heard
+            if raw is not None:  # the node's tip, asked on this very connection
+                heard, probed = now, False
+                node_tip = _probe_tip(raw)
+                self.link.at_tip = at_tip = _same_point(ours[0], node_tip)
+                if at_tip is False:
+                    behind_since = behind_since or now
+                else:
+                    behind_since, self.link.last_alive = None, now
+                continue
+            if now - heard > self.stall_timeout_s:
+                raise ChainSyncStalled(f"Ogmios answered neither a block nor a query for "
+                                       f"{self.stall_timeout_s} s")
+            if behind_since is not None and now - behind_since > self.stall_timeout_s:
+                raise ChainSyncStalled(f"no block for {self.stall_timeout_s} s although the "
+                                       f"node's tip is ahead ({_describe(last, tip=node_tip)})")
+            if not probed:
+                probed = True
+                await ws.send(PROBE)
+
+    async def _recv_within(self, ws: ClientConnection, timeout_s: float, last: bytes
+                           ) -> bytes | None:
+        """A frame, or None if none came within ``timeout_s`` (cancelling recv() is safe:
+        websockets keeps a frame that arrives meanwhile for the next call)."""
         recv = asyncio.ensure_future(ws.recv(decode=False))
-        heard = waiting_since = time.monotonic()
-        at_tip: bool | None = None
-        pong: asyncio.Future[float] | None = None
         try:
-            while True:
-                done, _ = await asyncio.wait({recv}, timeout=self.stall_timeout_s / 4)
-                if done:
-                    return self._frame(recv, last)
-                now = time.monotonic()
-                if at_tip is None:
-                    at_tip = self.link.at_tip = _at_tip(last)
-                if pong is not None and pong.done():
-                    if not pong.cancelled() and pong.exception() is None:
-                        heard = now
-                        if at_tip:
-                            self.link.last_alive = now
-                    pong = None
-                if now - heard > self.stall_timeout_s:
-                    raise ChainSyncStalled(f"Ogmios answered neither a block nor a ping for "
-                                           f"{self.stall_timeout_s} s")
-                if not at_tip and now - waiting_since > self.stall_timeout_s:
-                    raise ChainSyncStalled(f"no block for {self.stall_timeout_s} s although "
-                                           f"the node's tip is ahead ({_describe(last)})")
-                if pong is None:
-                    pong = await ws.ping()  # type: ignore[assignment]
+            done, _ = await asyncio.wait({recv}, timeout=timeout_s)
         finally:
             if not recv.done():
-                recv.cancel()  # safe: websockets keeps the frame for the next recv()
+                recv.cancel()
+        return self._frame(recv, last) if done else None
 
     def _frame(self, recv: asyncio.Future[bytes], last: bytes) -> bytes:
         try:
@@ -343,7 +377,12 @@ class ChainFollower:
             "jsonrpc": "2.0", "method": "findIntersection",
             "params": {"points": [point_json(p) for p in points]}, "id": "intersect",
         }).decode())
-        raw = await ws.recv(decode=False)
+        try:
+            async with asyncio.timeout(self.stall_timeout_s):
+                raw = await ws.recv(decode=False)
+        except TimeoutError:
+            raise ChainSyncStalled(f"no answer to findIntersection within "
+                                   f"{self.stall_timeout_s} s") from None
         reply = orjson.loads(raw)
         if "error" in reply:
             err = reply["error"]
@@ -372,17 +411,42 @@ def _point_and_tip(frame: bytes) -> tuple[Any, Any]:
         return None, None
 
 
-def _at_tip(frame: bytes) -> bool | None:
-    point, tip = _point_and_tip(frame)
-    if point is None or tip is None:
+def _same_point(a: Any, b: Any) -> bool | None:
+    """Whether two Ogmios points (``"origin"`` or ``{slot, id}``) are the same; None if
+    either is unknown."""
+    if a is None or b is None:
         return None
-    if isinstance(point, dict) and isinstance(tip, dict):
-        return bool(point.get("id") == tip.get("id"))
-    return bool(point == tip)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return bool(a.get("id") == b.get("id"))
+    return bool(a == b)
 
 
-def _describe(frame: bytes, prefix: str = "our last block is") -> str:
-    point, tip = _point_and_tip(frame)
+def _at_tip(frame: bytes) -> bool | None:
+    """Whether the frame's own tip is the point it brings us to."""
+    return _same_point(*_point_and_tip(frame))
+
+
+def _is_probe_answer(frame: bytes) -> bool:
+    # only a small frame can be the answer; blocks never are this small and carry another id
+    if len(frame) > 1024 or PROBE_ID.encode() not in frame:
+        return False
+    try:
+        msg = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(msg, dict) and msg.get("id") == PROBE_ID
+
+
+def _probe_tip(frame: bytes) -> Any:
+    """The node's tip in a probe's answer (None if it answered an error)."""
+    result = orjson.loads(frame).get("result")
+    return result if result == "origin" or isinstance(result, dict) else None
+
+
+def _describe(frame: bytes, prefix: str = "our last block is", tip: Any = None) -> str:
+    """Where ``frame`` left us, in words (and the node's tip: ``tip``, else the frame's)."""
+    point, said = _point_and_tip(frame)
+    tip = tip or said
     if isinstance(point, dict):
         where = f"{prefix} slot {point.get('slot')} (block {point.get('id')})"
     elif point == "origin":
@@ -402,13 +466,22 @@ class LedgerClient:
     the node's tip instead; if the point can no longer be acquired, the ``QueryError`` says so.
 
     An answer above ``max_query_mib`` is a ``QueryError`` saying so (not retried: it would be
-    as large again).
+    as large again). The small queries of ``QUICK`` (the writer waits for eraSummaries) must
+    answer within ``quick_timeout_s``, the others (an acquire, rewardsProvenance, …) within
+    ``timeout_s``; a timeout is retried on a new connection, as a drop is.
     """
+
+    QUICK = frozenset({
+        "queryLedgerState/eraSummaries", "queryLedgerState/epoch", "queryLedgerState/tip",
+        "queryLedgerState/protocolParameters", "queryNetwork/tip", "queryNetwork/blockHeight",
+        "queryNetwork/genesisConfiguration", "queryNetwork/startTime", "releaseLedgerState"})
 
     def __init__(self, url: str, *, timeout_s: float = 600.0, reconnect_max_s: float = 30.0,
                  connect_timeout_s: float = 10.0, max_query_mib: int = 512,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 quick_timeout_s: float = 60.0, ssl_context: ssl.SSLContext | None = None
+                 ) -> None:
         self.url, self.timeout_s, self.connect_timeout_s = url, timeout_s, connect_timeout_s
+        self.quick_timeout_s = quick_timeout_s
         self.max_query_mib, self.ssl_context = max_query_mib, ssl_context
         self.backoff = Backoff(reconnect_max_s)
         self._ws: ClientConnection | None = None
@@ -443,7 +516,9 @@ class LedgerClient:
             try:
                 return await self._request_once(method, params)
             except TRANSIENT as exc:
-                self._ws = None
+                if self._ws is not None:  # timed out: it may never answer, drop it
+                    self._ws.transport.abort()
+                    self._ws = None
                 _refuse_tls(self.url, exc)
                 if _too_big(exc):
                     raise QueryError(method, {"message": (
@@ -468,10 +543,11 @@ class LedgerClient:
             msg["params"] = params
         started = time.monotonic()
         await ws.send(orjson.dumps(msg).decode())
+        timeout_s = self.quick_timeout_s if method in self.QUICK else self.timeout_s
         while True:
             # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that arrives
             # as the answer does, and a TaskGroup would then wait for this task forever
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(timeout_s):
                 raw = await ws.recv(decode=False)
             # big answers (rewardsProvenance) are parsed off the event loop
             reply = (await asyncio.to_thread(orjson.loads, raw) if len(raw) > 1 << 20

@@ -35,11 +35,13 @@ class LinkState:
     connections: int = 0  # sessions opened (intersected) since start
     stalls: int = 0  # sessions given up because Ogmios stalled (see ``stall_timeout_s``)
     last_frame: float | None = None  # a chain-sync frame arrived
-    # Ogmios showed it is alive *and* that we are not missing blocks: a frame, or a pong while
-    # our last frame was at the node's tip (at the tip no block may come for minutes). A pong
-    # while we are behind the tip does not count: the node is alive but not sending.
+    # Ogmios showed it is alive *and* that we are not missing blocks: a frame, or an answer
+    # to the follower's tip probe saying our last frame is the node's tip (at the tip no block
+    # may come for minutes). An answer saying the tip is ahead does not count: Ogmios is
+    # alive but not sending.
     last_alive: float | None = None
-    at_tip: bool | None = None  # our last frame was at the node's tip (None: not known yet)
+    # the last probe said our last frame is the node's tip (None: not asked since that frame)
+    at_tip: bool | None = None
 
 
 @dataclass
@@ -68,7 +70,7 @@ class SyncState:
         the writer waits for frames, since Ogmios last showed it is alive and not holding back
         blocks (``LinkState.last_alive``, or the last commit if later). Small when healthy:
         at most a batch's duration, or about ``stall_timeout_s / 4`` at the tip (the
-        follower pings Ogmios that often when no frame comes)."""
+        follower asks Ogmios for the node's tip that often when no frame comes)."""
         now = time.monotonic() if now is None else now
         if self.batch_started is not None:
             since = self.batch_started
