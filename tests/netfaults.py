@@ -33,6 +33,7 @@ class BlackHoleProxy:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.port = 0
+        self.accepted = 0  # connections accepted
         self._open = asyncio.Event()
         self._open.set()
         self._server: asyncio.Server | None = None
@@ -61,6 +62,7 @@ class BlackHoleProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self.accepted += 1
         try:
             await self._open.wait()
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
