@@ -145,7 +145,7 @@ class OgmiosConfig:
     connect_timeout_s: float = 10.0
     reconnect_max_s: float = 30.0  # cap of the exponential reconnect backoff
     query_timeout_s: float = 600.0  # ledger queries (rewardsProvenance is large on mainnet)
-    stall_timeout_s: float = 60.0  # no frame (behind the tip) or no pong this long: reconnect
+    stall_timeout_s: float = 60.0  # no block though behind, or no answer at all: reconnect
     ca_file: Annotated[str | None, Parse(_parse_file)] = None  # CA bundle for wss:// (PEM)
 
 
