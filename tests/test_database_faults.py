@@ -35,6 +35,7 @@ from indexer.simulator.server import Simulator
 from tests.harness import Running, config, sync, synced, tip_slot, views, wait_for
 from tests.netfaults import BlackHoleProxy, Tls, free_port, make_tls
 from tests.pg import Databases
+from tests.test_daemon import _comparable, _straight
 
 NEVER_LIVE = {"live_distance_blocks": -1}
 
@@ -96,8 +97,8 @@ def _ogmios(cfg: Config, **kw: Any) -> Config:
     return dataclasses.replace(cfg, ogmios=dataclasses.replace(cfg.ogmios, **kw))
 
 
-def _lost(info: pytest.ExceptionInfo[BaseExceptionGroup[Any]]) -> list[DatabaseLost]:
-    return [e for e in info.value.exceptions if isinstance(e, DatabaseLost)]
+def _lost(failure: BaseExceptionGroup[BaseException]) -> list[DatabaseLost]:
+    return [e for e in failure.exceptions if isinstance(e, DatabaseLost)]
 
 
 async def _ready(port: int) -> int | None:
@@ -106,20 +107,6 @@ async def _ready(port: int) -> int | None:
             return (await client.get(f"http://127.0.0.1:{port}/ready")).status_code
     except httpx.TransportError:
         return None
-
-
-async def _straight(databases: Databases, chain: list[dict[str, Any]]) -> Any:
-    dsn = await databases.new()
-    async with Simulator(demo_network()) as sim:
-        sim.extend(*chain)
-        await sync(config(sim.url, dsn, batch_max_blocks=500, **NEVER_LIVE), sim)
-    return _comparable(await views(dsn))
-
-
-def _comparable(v: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    for r in v["chain_tip"]:
-        r.pop("updated_at", None)
-    return v
 
 
 async def test_a_black_holed_database_mid_batch_is_fatal_within_its_limit(
@@ -145,18 +132,15 @@ async def test_a_black_holed_database_mid_batch_is_fatal_within_its_limit(
             holed = time.monotonic()
             sim.extend(*chain[30:])
             await wait_for(lambda: _is(_ready(metrics), 503), 5)
-            assert run.task is not None
-            with pytest.raises(BaseExceptionGroup) as info:
-                await asyncio.wait_for(run.task, 30)
+            failure = await run.failure()
             stopped_s = time.monotonic() - holed
-            run.task = asyncio.create_task(asyncio.sleep(0))
             proxy.restore()
-        lost = _lost(info)
-        assert lost and "lost the database: no answer in time" in str(lost[0]), info.value
+        lost = _lost(failure)
+        assert lost and "lost the database: no answer in time" in str(lost[0]), failure
         assert stopped_s < 2.0 + 3.0 + 2 * 1.0 + 2.0, stopped_s  # limits, closing, slack
         assert await tip_slot(dsn) == chain[29]["slot"]  # the batch in flight never landed
         await sync(config(sim.url, dsn, **NEVER_LIVE), sim)
-    assert _comparable(await views(dsn)) == await _straight(databases, chain)
+    assert _comparable(await views(dsn)) == await _straight(databases, chain, net)
 
 
 async def _is(status: Any, want: int) -> bool:
@@ -178,13 +162,10 @@ async def test_a_database_lost_while_idle_is_noticed_by_the_lock_watch(cluster: 
             await wait_for(lambda: synced(dsn, sim))
             proxy.black_hole()
             holed = time.monotonic()
-            assert run.task is not None
-            with pytest.raises(BaseExceptionGroup) as info:
-                await asyncio.wait_for(run.task, 30)
+            failure = await run.failure()
             stopped_s = time.monotonic() - holed
-            run.task = asyncio.create_task(asyncio.sleep(0))
             proxy.restore()
-    lost = _lost(info)
+    lost = _lost(failure)
     assert lost and "the connection holding the daemon lock did not answer" in str(lost[0])
     assert stopped_s < 0.5 + 1.0 + 2 * 1.0 + 2.0, stopped_s
 
@@ -201,11 +182,8 @@ async def test_a_restarted_server_stops_the_daemon_and_the_next_start_waits_for_
         async with Running(cfg) as run:
             await wait_for(lambda: synced(dsn, sim))
             await asyncio.to_thread(cluster.pg.stop)
-            assert run.task is not None
-            with pytest.raises(BaseExceptionGroup) as info:
-                await asyncio.wait_for(run.task, 30)
-            run.task = asyncio.create_task(asyncio.sleep(0))
-        assert _lost(info), info.value.exceptions
+            failure = await run.failure()
+        assert _lost(failure), failure.exceptions
         # started while the server is down: it waits (and SIGTERM would end the wait)
         async with Running(cfg) as again:
             await asyncio.sleep(1.5)
@@ -213,7 +191,7 @@ async def test_a_restarted_server_stops_the_daemon_and_the_next_start_waits_for_
             await asyncio.to_thread(cluster.pg.start)
             sim.extend(*chain[30:])
             await wait_for(lambda: synced(dsn, sim))
-    assert _comparable(await views(dsn)) == await _straight(databases, chain)
+    assert _comparable(await views(dsn)) == await _straight(databases, chain, net)
 
 
 async def test_tls_to_postgresql_with_verify_full(cluster: Cluster, tmp_path: Path) -> None:
