@@ -355,17 +355,15 @@ class ChainFollower:
                            ) -> bytes | None:
         """A frame, or None if none came within ``timeout_s`` (cancelling recv() is safe:
         websockets keeps a frame that arrives meanwhile for the next call)."""
-        recv = asyncio.ensure_future(ws.recv(decode=False))
         try:
-            done, _ = await asyncio.wait({recv}, timeout=timeout_s)
-        finally:
-            if not recv.done():
-                recv.cancel()
-        return self._frame(recv, last) if done else None
+            async with asyncio.timeout(timeout_s):
+                return await self._frame(ws, last)
+        except TimeoutError:
+            return None
 
-    def _frame(self, recv: asyncio.Future[bytes], last: bytes) -> bytes:
+    async def _frame(self, ws: ClientConnection, last: bytes) -> bytes:
         try:
-            return recv.result()
+            return await ws.recv(decode=False)
         except ConnectionClosed as exc:
             if _too_big(exc):
                 raise FrameTooLarge(
