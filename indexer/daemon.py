@@ -23,8 +23,9 @@ from indexer.db.store import DatabaseUnavailable, Store, Timeouts
 from indexer.ops.metrics import MetricsServer
 from indexer.ops.progress import Progress
 from indexer.sync.capture import RewardCapture
+from indexer.sync.chainsync import ChainFollower
 from indexer.sync.network import Epochs, NetworkInfo, WrongNetwork, discover_network
-from indexer.sync.ogmios import Backoff, ChainFollower, LedgerClient, check_server, client_ssl
+from indexer.sync.ogmios import Backoff, LedgerClient, check_server, client_ssl
 from indexer.sync.state import SyncState
 from indexer.sync.writer import Writer
 

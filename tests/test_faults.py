@@ -36,8 +36,8 @@ from indexer.simulator.chain import ChainBuilder, Pool, Wallet, pool_reg_cert, r
 from indexer.simulator.queries import RpcFault
 from indexer.simulator.server import Simulator
 from indexer.sync.capture import RewardCapture, WrongLedgerState
+from indexer.sync.chainsync import FrameTooLarge
 from indexer.sync.ogmios import (
-    FrameTooLarge,
     IntersectionNotFound,
     LedgerClient,
     QueryError,

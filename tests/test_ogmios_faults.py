@@ -21,9 +21,8 @@ from indexer import daemon
 from indexer.config import Config
 from indexer.demo.scenarios import build_demo_chain, demo_network
 from indexer.simulator.server import Simulator
+from indexer.sync.chainsync import ChainFollower, FrameTooLarge
 from indexer.sync.ogmios import (
-    ChainFollower,
-    FrameTooLarge,
     LedgerClient,
     QueryError,
     ServerTooOld,

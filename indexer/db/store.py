@@ -232,8 +232,9 @@ class Store:
     async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
         """A pool connection; a lost server becomes DatabaseLost. The bodies inside run
         database statements only, so a timeout or socket error there is the database's."""
-        try:
-            async with self._pool.acquire(timeout=self.timeouts.connect_s) as conn:
+        t = self.timeouts
+        try:  # acquire: maybe a new connection, maybe a wait for one to come back
+            async with self._pool.acquire(timeout=t.connect_s + t.query_s) as conn:
                 yield conn
         except Exception as exc:
             if not _lost(exc):

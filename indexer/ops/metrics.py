@@ -12,7 +12,7 @@ import structlog
 from indexer.sync.state import SyncState
 
 if TYPE_CHECKING:
-    from indexer.sync.ogmios import ChainFollower
+    from indexer.sync.chainsync import ChainFollower
 
 log = structlog.get_logger("indexer.ops.metrics")
 
