@@ -27,6 +27,7 @@ from indexer.sync.ogmios import (
     QueryError,
     ServerTooOld,
     TlsRefused,
+    backoff_delay_s,
     health_url,
 )
 from tests.harness import Running, config, synced, tip_slot, wait_for
@@ -246,9 +247,9 @@ async def test_reconnect_backoff_grows_and_resets_after_a_healthy_session(
             sim.storm = True
             started = time.monotonic()
             await sim.drop_connections()
-            await asyncio.sleep(3.4)
+            await asyncio.sleep(3.7)
             sim.storm = False
-            storm = [t - started for t in sim.intersections[first:] if t < started + 3.4]
+            storm = [t - started for t in sim.intersections[first:] if t < started + 3.7]
             sim.extend(*chain[30:])  # the next session delivers 70 frames: healthy
             await wait_for(lambda: synced(dsn, sim))
             seen = len(sim.intersections)
@@ -259,8 +260,14 @@ async def test_reconnect_backoff_grows_and_resets_after_a_healthy_session(
     gaps = [round(b - a, 2) for a, b in itertools.pairwise(storm)]
     assert len(storm) == 3, storm  # at 0.5, 1.5, 3.0 s; a flat 0.5 s would make 6 or 7
     assert storm[0] < 1.0, storm  # the healthy session before: the first wait
-    assert 0.8 <= gaps[0] <= 1.3 and 1.3 <= gaps[1] <= 1.9, gaps  # doubling, then the cap
+    assert 0.9 <= gaps[0] <= 1.5 and 1.4 <= gaps[1] <= 2.2, gaps  # doubling (then the cap)
     assert after_reset_s < 1.0, after_reset_s  # the first wait again, not the cap
+
+
+def test_the_backoff_doubles_up_to_its_cap() -> None:
+    assert [backoff_delay_s(n, 0.5, 30.0) for n in range(1, 9)] == [
+        0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert backoff_delay_s(3, 0.5, 1.5) == 1.5
 
 
 async def _above(sim: _DropsAfterIntersecting, seen: int) -> bool:
