@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import os
 import sys
 from collections.abc import Callable, Coroutine
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from indexer import log as logsetup
-from indexer.config import Config, ConfigError, DatabaseConfig, load_config
+from indexer.config import Config, ConfigError, load_config, with_dsn
 
 if TYPE_CHECKING:
     from indexer.db.store import Store
@@ -28,10 +27,9 @@ EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED, EXIT_FINDINGS = 0, 1, 2, 3, 4
 
 
 def _config(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config) if getattr(args, "config", None) else Config()
-    if getattr(args, "dsn", None):
-        cfg = dataclasses.replace(cfg, database=DatabaseConfig(args.dsn))
-    return cfg
+    """The file (or every default), ``INDEXER_DSN`` if it names no DSN, then ``--dsn``."""
+    cfg = load_config(getattr(args, "config", None))
+    return with_dsn(cfg, args.dsn) if getattr(args, "dsn", None) else cfg
 
 
 async def _cmd_run(cfg: Config, args: argparse.Namespace) -> int:
@@ -311,8 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = Config() if args.command == "demo" else _config(args)
-    except ConfigError as exc:
-        print(f"indexer: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # it may quote a value: a DSN or URL with its credentials
+        from indexer.db.dsn import mask_text
+
+        print(f"indexer: {mask_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     logsetup.configure(cfg.log.format, cfg.log.level)
     _remember_secrets(cfg, args)

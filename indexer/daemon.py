@@ -1,32 +1,46 @@
 """The composition root: config -> store (locked: one daemon per database) -> Ogmios clients ->
 network facts -> follower, writer, capture (the materializer of the ledger's reward figures),
-the operator's kit (metrics, health, progress, pool names: ``indexer.ops.kit``) -> one
-TaskGroup. SIGINT/SIGTERM set the stop event; the batch in progress commits;
-exit 0. If any task dies, the TaskGroup cancels the others (an open batch aborts) and the error
-propagates."""
+the lock's watch, the operator's kit (metrics, health, progress, pool names: ``indexer.ops.kit``)
+-> one TaskGroup.
+
+SIGINT/SIGTERM set the stop event. While starting (PostgreSQL or Ogmios not answering yet, the
+lock, the migration, the network facts) the stop event cancels the start and the daemon returns
+at once; while following, the batch in progress commits first. Either way: exit 0. If any task
+dies, the TaskGroup cancels the others (an open batch aborts) and the error propagates.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import structlog
 
 from indexer.chain.types import Point
 from indexer.config import Config
 from indexer.db.dsn import mask
-from indexer.db.store import Store
+from indexer.db.store import DatabaseUnavailable, Store, Timeouts
 from indexer.ops.kit import OpsKit
 from indexer.ops.names import store_aliases
 from indexer.sync.capture import RewardCapture
+from indexer.sync.chainsync import ChainFollower
 from indexer.sync.network import Epochs, NetworkInfo, WrongNetwork, discover_network
-from indexer.sync.ogmios import ChainFollower, LedgerClient, check_server
+from indexer.sync.ogmios import Backoff, LedgerClient, check_server, client_ssl
 from indexer.sync.start import record_start
+from indexer.sync.state import SyncState
 from indexer.sync.writer import Writer
 
 __all__ = ["WrongNetwork", "install_signal_handlers", "run"]
 
 log = structlog.get_logger("indexer.daemon")
+
+T = TypeVar("T")
+
+
+class _Stopped(Exception):
+    """The stop event was set while starting."""
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
@@ -35,19 +49,61 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+async def _unless_stopped(stop: asyncio.Event, aw: Awaitable[T]) -> T:
+    """``aw``'s result; if ``stop`` is set first, ``aw`` is cancelled and _Stopped raised."""
+    task = asyncio.ensure_future(aw)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})  # let it clean up (close what it opened)
+    if task.cancelled():
+        raise _Stopped
+    return task.result()
+
+
+def store_timeouts(cfg: Config) -> Timeouts:
+    db = cfg.database
+    return Timeouts(connect_s=db.connect_timeout_s, query_s=db.query_timeout_s,
+                    batch_s=db.batch_timeout_s, keepalive_s=db.keepalive_s)
+
+
+async def open_store(cfg: Config) -> Store:
+    """Connect, waiting with capped backoff while PostgreSQL does not answer (refused, timed
+    out, starting up); an error that waiting cannot cure (authentication, no such database)
+    is raised."""
+    backoff = Backoff(cfg.ogmios.reconnect_max_s)
+    while True:
+        try:
+            return await Store.connect(cfg.database.dsn, timeouts=store_timeouts(cfg))
+        except DatabaseUnavailable as exc:
+            await backoff.wait("db.unreachable", exc)
+
+
 async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    store = await Store.connect(cfg.database.dsn)
-    ledger = LedgerClient(cfg.ogmios.url, timeout_s=cfg.ogmios.query_timeout_s,
-                          reconnect_max_s=cfg.ogmios.reconnect_max_s)
     try:
-        await store.lock_daemon()  # one daemon per database, before touching the schema
-        applied = await store.migrate()
-        if applied:
-            log.info("db.migrated", versions=applied)
-        await store.claim_writer()
-        await check_server(cfg.ogmios.url, reconnect_max_s=cfg.ogmios.reconnect_max_s)
-        net, epochs = await discover_network(ledger, store, cfg)
+        await _run(cfg, stop)
+    except _Stopped:
+        log.info("daemon.stopped", during="start")
+
+
+async def _run(cfg: Config, stop: asyncio.Event) -> None:
+    tls = client_ssl(cfg.ogmios.url, cfg.ogmios.ca_file)
+    store = await _unless_stopped(stop, open_store(cfg))
+    ledger = LedgerClient(cfg.ogmios.url, timeout_s=cfg.ogmios.query_timeout_s,
+                          reconnect_max_s=cfg.ogmios.reconnect_max_s,
+                          connect_timeout_s=cfg.ogmios.connect_timeout_s,
+                          max_query_mib=cfg.ogmios.max_query_mib,
+                          quick_timeout_s=cfg.ogmios.stall_timeout_s, ssl_context=tls)
+    try:
+        await _unless_stopped(stop, _claim(store))
+        await _unless_stopped(stop, check_server(
+            cfg.ogmios.url, reconnect_max_s=cfg.ogmios.reconnect_max_s, ssl_context=tls))
+        net, epochs = await _unless_stopped(stop, discover_network(ledger, store, cfg))
         await record_start(store, cfg, await store.checkpoint(), epochs.calendar)
         await store_aliases(store, cfg.aliases)
         await _follow(cfg, store, ledger, net, epochs, stop)
@@ -56,18 +112,29 @@ async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
         await store.close()
 
 
+async def _claim(store: Store) -> None:
+    await store.lock_daemon()  # one daemon per database, before touching the schema
+    applied = await store.migrate()
+    if applied:
+        log.info("db.migrated", versions=applied)
+    await store.claim_writer()
+
+
 async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkInfo,
                   epochs: Epochs, stop: asyncio.Event) -> None:
+    state = SyncState(stall_timeout_s=cfg.ogmios.stall_timeout_s)
     writer = Writer(store, epochs, net, batch_max_blocks=cfg.indexer.batch_max_blocks,
                     batch_max_bytes=cfg.indexer.batch_max_mib << 20,
-                    prune_every_batches=cfg.indexer.prune_every_batches)
-    await writer.load()
-    state = writer.state
+                    prune_every_batches=cfg.indexer.prune_every_batches, state=state)
+    await _unless_stopped(stop, writer.load())
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=cfg.ogmios.in_flight)
     follower = ChainFollower(cfg.ogmios.url, in_flight=cfg.ogmios.in_flight,
                              max_message_mib=cfg.ogmios.max_message_mib,
                              reconnect_max_s=cfg.ogmios.reconnect_max_s,
-                             connect_timeout_s=cfg.ogmios.connect_timeout_s)
+                             connect_timeout_s=cfg.ogmios.connect_timeout_s,
+                             stall_timeout_s=cfg.ogmios.stall_timeout_s,
+                             ssl_context=client_ssl(cfg.ogmios.url, cfg.ogmios.ca_file),
+                             link=state.link)
     capture = RewardCapture(store, ledger, state,
                             live_distance=(net.k if cfg.indexer.live_distance_blocks is None
                                            else cfg.indexer.live_distance_blocks))
@@ -87,7 +154,8 @@ async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkI
              in_flight=cfg.ogmios.in_flight)
     async with asyncio.TaskGroup() as tg:
         others = [tg.create_task(follower.run(points, queue), name="follower"),
-                  tg.create_task(capture.run(), name="capture")]
+                  tg.create_task(capture.run(), name="capture"),
+                  tg.create_task(store.watch_lock(), name="lock")]
         others += [tg.create_task(coro, name=name) for name, coro in ops.tasks().items()]
         await writer.run(queue, stop)
         for task in others:

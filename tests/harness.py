@@ -81,6 +81,17 @@ class Running:
         assert self.task is not None
         await asyncio.wait_for(self.task, 30)
 
+    async def failure(self, timeout_s: float = 30.0) -> BaseExceptionGroup[BaseException]:
+        """The error the daemon stops with (its TaskGroup's), within ``timeout_s``."""
+        assert self.task is not None
+        try:
+            await asyncio.wait_for(self.task, timeout_s)
+        except BaseExceptionGroup as exc:
+            return exc
+        finally:
+            self.task = asyncio.create_task(asyncio.sleep(0))  # ended: nothing to stop
+        raise AssertionError("the daemon stopped without an error")
+
 
 async def sync(cfg: Config, sim: Simulator, timeout_s: float = 60.0) -> None:
     async with Running(cfg) as run:

@@ -30,13 +30,20 @@ from indexer.chain.types import (
 )
 from indexer.cli import EXIT_FATAL, EXIT_REFUSED, EXIT_USAGE, exit_code
 from indexer.config import ConfigError
-from indexer.db.store import DatabaseBusy, LostLock, Store
+from indexer.db.store import DatabaseBusy, DatabaseLost, LostLock, Store
 from indexer.demo.scenarios import build_demo_chain, demo_network
 from indexer.simulator.chain import ChainBuilder, Pool, Wallet, pool_reg_cert, reg_cert
 from indexer.simulator.queries import RpcFault
 from indexer.simulator.server import Simulator
 from indexer.sync.capture import RewardCapture, WrongLedgerState
-from indexer.sync.ogmios import IntersectionNotFound, LedgerClient, QueryError, ServerTooNew
+from indexer.sync.chainsync import FrameTooLarge
+from indexer.sync.ogmios import (
+    IntersectionNotFound,
+    LedgerClient,
+    QueryError,
+    ServerTooNew,
+    TlsRefused,
+)
 from indexer.sync.state import SyncState
 from indexer.sync.writer import check_continuity
 from tests.harness import Running, config, sync, synced, tip_slot, views, wait_for
@@ -302,6 +309,9 @@ async def test_a_slot_beyond_the_column_stops_naming_the_block(dsn: str) -> None
     (ConfigError("x"), EXIT_USAGE),
     (BaseExceptionGroup("g", [DecodeError("x")]), EXIT_FATAL),
     (LostLock("x"), EXIT_FATAL),
+    (BaseExceptionGroup("g", [DatabaseLost("x")]), EXIT_FATAL),
+    (BaseExceptionGroup("g", [FrameTooLarge("x")]), EXIT_FATAL),
+    (TlsRefused("x"), EXIT_FATAL),
 ])
 def test_exit_codes_follow_spec_9(exc: BaseException, code: int) -> None:
     assert exit_code(exc) == code

@@ -103,8 +103,8 @@ def test_the_daemon_accepts_history_and_it_is_checked() -> None:
                                     "url": "https://cardano-preprod.blockfrost.io/api/v0/"}})
     assert cfg.history.base_url() == "https://cardano-preprod.blockfrost.io/api/v0"
     assert parse_config({}).history.base_url() == "https://api.koios.rest/api/v1"
-    for bad, message in [({"source": "dbsync"}, "source must be one of"),
-                         ({"url": "ftp://x"}, "http"), ({"url": 5}, "url must be a string"),
+    for bad, message in [({"source": "dbsync"}, "source: must be one of"),
+                         ({"url": "ftp://x"}, "http"), ({"url": 5}, "url: must be a string"),
                          ({"timeout_s": 0}, "timeout_s"), ({"max_attempts": 0}, "max_attempts"),
                          ({"burst": 1.5}, "burst"), ({"project_id": "x"}, "environment"),
                          ({"typo": 1}, "unknown key")]:

@@ -210,7 +210,7 @@ def test_health_rules() -> None:
     unreachable.failed(OSError("refused"))
     code, body = health(state, unreachable, _settings(), now_s=101.0)
     assert (code, body["status"], body["ogmios"]["error"]) == (500, "disconnected", "OSError")
-    state.connected = False  # the chain-sync connection is down (when someone reports it)
+    state.link.connections, state.link.connected = 1, False  # chain-sync went down
     assert health(state, _node(50), _settings(), now_s=101.0)[0] == 500
 
 

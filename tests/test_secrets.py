@@ -199,8 +199,8 @@ async def test_run_logs_metrics_status_and_fatal_errors_hold_no_secret(dsn: str,
         _assert_clean(text, db_secret, URL_SECRET, API_SECRET)
 
 
-async def test_a_library_error_that_quotes_the_url_is_masked(dsn: str, tmp_path: Path) -> None:
-    """websockets refuses an http:// URL, quoting it whole, key included."""
+async def test_a_refused_url_is_quoted_masked(dsn: str, tmp_path: Path) -> None:
+    """An http:// URL is refused at load (exit 2), the message quoting it: masked."""
     dsn, db_secret = _with_password(dsn)
     net = big_network()
     async with Simulator(net) as sim:
@@ -208,7 +208,7 @@ async def test_a_library_error_that_quotes_the_url_is_masked(dsn: str, tmp_path:
         url = _ogmios_url(sim.url or "").replace("ws://", "http://")
         _write_config(tmp_path / "c.toml", url, dsn)
         code, text = await _output(await _indexer("run", "--config", str(tmp_path / "c.toml")))
-    assert code == 1 and "InvalidURI" in text and "isn't a valid URI" in text
+    assert code == 2 and "[ogmios] url: must be a ws:// or wss:// URL" in text
     assert "http://***@" in text
     _assert_clean(text, db_secret, URL_SECRET, API_SECRET)
 

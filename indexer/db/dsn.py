@@ -115,7 +115,9 @@ def _mask_url(url: str) -> str:
             remember(unquote(password))
             userinfo = f"{user}:{MASK}" if colon else user
         else:
-            remember(unquote(user), unquote(password))
+            # user:key, or a bare key (a hosted service's): remember the secret part only, so
+            # that a plain user name ("ogmios") is not masked everywhere else in the text
+            remember(unquote(password) if colon else unquote(user))
             userinfo = MASK
         netloc = f"{userinfo}@{hostport}"
     if host:

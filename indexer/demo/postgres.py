@@ -195,11 +195,14 @@ class EmbeddedPostgres:
 
     ``data_dir``: None = a fresh temporary directory, deleted on stop unless ``keep_data``; a
     given directory is initialised if empty, reused if it already holds a cluster, and never
-    deleted. ``binaries``: default :func:`find_binaries`."""
+    deleted. ``binaries``: default :func:`find_binaries`. ``tls``: (certificate, key), PEM:
+    the server also accepts TLS with them (``ssl = on``), for clients that verify it."""
 
     def __init__(self, data_dir: str | Path | None = None, *, keep_data: bool = False,
                  port: int | None = None, binaries: Binaries | None = None,
-                 host: str = "127.0.0.1", start_timeout_s: int = 60) -> None:
+                 host: str = "127.0.0.1", start_timeout_s: int = 60,
+                 tls: tuple[bytes, bytes] | None = None) -> None:
+        self.tls = tls
         self._given_dir = Path(data_dir).expanduser().resolve() if data_dir else None
         self.keep_data = keep_data
         self._want_port = port
@@ -252,6 +255,7 @@ class EmbeddedPostgres:
         try:
             if not (self.data_dir / "PG_VERSION").exists():
                 self._initdb()
+            self._write_tls()
             self._start_server()
         except BaseException:
             self._cleanup_dirs()
@@ -342,6 +346,19 @@ class EmbeddedPostgres:
         self._run([self._bin("initdb"), "-D", str(self.data_dir), "-U", "postgres",
                    "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"])
 
+    def _write_tls(self) -> None:
+        """server.crt and server.key in the data directory (PostgreSQL's defaults), readable
+        by the server's user only (it refuses a key that others can read)."""
+        if self.tls is None:
+            return
+        assert self.data_dir is not None
+        for name, pem in zip(("server.crt", "server.key"), self.tls, strict=True):
+            path = self.data_dir / name
+            path.write_bytes(pem)
+            path.chmod(0o600)
+            if self._user is not None:
+                os.chown(path, self._user.uid, self._user.gid)
+
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         assert self.data_dir is not None
         return self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), *args], check=check)
@@ -355,7 +372,8 @@ class EmbeddedPostgres:
             port = self._want_port or free_port(self.host)
             opts = (f"-p {port} -c listen_addresses={self.host} "
                     f"-c unix_socket_directories={sockets} -c fsync=off "
-                    "-c synchronous_commit=off -c full_page_writes=off")
+                    "-c synchronous_commit=off -c full_page_writes=off"
+                    + (" -c ssl=on" if self.tls is not None else ""))
             done = self._pg_ctl("-w", "-t", str(self.start_timeout_s), "-l",
                                 str(self.log_file), "-o", opts, "start", check=False)
             if done.returncode == 0:

@@ -73,7 +73,8 @@ class FetchSummary:
 def history_config(cfg: Config, opts: FetchOptions) -> HistoryConfig:
     hist = cfg.history
     if opts.source is not None and opts.source != hist.source:
-        hist = replace(hist, source=opts.source, url=None)  # the other API's default URL
+        # the other API's default URL (argparse allowed only the known sources)
+        hist = replace(hist, source=opts.source, url=None)  # type: ignore[arg-type]
     if opts.url is not None:
         hist = replace(hist, url=opts.url)
     return check_history(hist)

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import math
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,12 +86,14 @@ def _tip(value: Any) -> Tip | None:
 
 
 async def poll_ogmios(url: str, view: NodeView, interval_s: float,
-                      timeout_s: float = 5.0) -> None:
+                      timeout_s: float = 5.0, ssl_context: ssl.SSLContext | None = None
+                      ) -> None:
     """Keep ``view`` current: GET Ogmios' /health every ``interval_s`` (logs only changes)."""
     was_reachable: bool | None = None
     while True:
         try:
-            status, body = await fetch_health(url, timeout_s=timeout_s)
+            status, body = await fetch_health(url, timeout_s=timeout_s,
+                                              ssl_context=ssl_context)
             view.update(status, body)
         except (OSError, TimeoutError, ValueError, httpx.HTTPError) as exc:
             view.failed(exc)
@@ -157,7 +160,10 @@ def health(state: SyncState, node: NodeView | None, settings: HealthSettings,
                  and state.connected is not False)
     ready = distance is not None and distance["blocks"] <= settings.k
     behind = distance is None or distance["blocks"] > 0
-    stalled = connected and behind and since_progress > settings.stall_after_s
+    # behind with nothing committed for stall_after_s, or no progress at all for the
+    # follower's stall_timeout_s (a database or a node that stopped answering: sync/state.py)
+    stalled = connected and ((behind and since_progress > settings.stall_after_s)
+                             or state.stalled(now_s))
     if not connected:
         code, status = 500, "disconnected"
     elif stalled:
@@ -196,7 +202,9 @@ def health(state: SyncState, node: NodeView | None, settings: HealthSettings,
 
 
 def ready(state: SyncState, node: NodeView | None, k: int) -> bool:
-    """Within ``k`` blocks of the node's tip (``/ready``)."""
+    """Within ``k`` blocks of the node's tip (``/ready``), and not stalled (progress decides,
+    not the last frame: sync/state.py)."""
     tip = best_tip(state, node)
     height = state.cursor.height
-    return tip is not None and height is not None and tip.height - height <= k
+    return (tip is not None and height is not None and tip.height - height <= k
+            and not state.stalled())

@@ -20,8 +20,9 @@ from indexer.ops.metrics import Metrics, MetricsServer
 from indexer.ops.names import MetadataFetcher
 from indexer.ops.progress import Progress
 from indexer.ops.status import indexer_version
+from indexer.sync.chainsync import ChainFollower
 from indexer.sync.network import NetworkInfo
-from indexer.sync.ogmios import ChainFollower
+from indexer.sync.ogmios import client_ssl
 from indexer.sync.state import SyncState
 
 log = structlog.get_logger("indexer.ops.kit")
@@ -64,8 +65,9 @@ class OpsKit:
 
     def tasks(self) -> dict[str, Coroutine[Any, Any, None]]:
         cfg = self.cfg
+        tls = client_ssl(cfg.ogmios.url, cfg.ogmios.ca_file)
         tasks = {"ogmios-health": poll_ogmios(cfg.ogmios.url, self.node,
-                                              cfg.metrics.ogmios_poll_s)}
+                                              cfg.metrics.ogmios_poll_s, ssl_context=tls)}
         if cfg.metrics.port:
             tasks["metrics"] = self.server.serve()
             tasks["db-gauges"] = self._db_gauges()

@@ -50,7 +50,7 @@ from indexer.ops.health import sync_progress as progress_of
 from indexer.sync.state import SyncState
 
 if TYPE_CHECKING:
-    from indexer.sync.ogmios import ChainFollower
+    from indexer.sync.chainsync import ChainFollower
 
 log = structlog.get_logger("indexer.ops.metrics")
 

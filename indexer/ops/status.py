@@ -24,7 +24,7 @@ import orjson
 from indexer.config import Config
 from indexer.db.dsn import mask
 from indexer.db.store import Store
-from indexer.sync.ogmios import fetch_health
+from indexer.sync.ogmios import client_ssl, fetch_health
 
 EXIT_OK, EXIT_NODE_UNREACHABLE, EXIT_BEHIND = 0, 4, 5
 DISTRIBUTION = "shared-pool-indexer"
@@ -47,9 +47,10 @@ async def _database(cfg: Config) -> dict[str, Any]:
     return {"tip": tip, "network": net}
 
 
-async def _node(url: str) -> dict[str, Any]:
+async def _node(url: str, ca_file: str | None) -> dict[str, Any]:
     try:
-        status, body = await fetch_health(url, timeout_s=3.0)
+        status, body = await fetch_health(url, timeout_s=3.0,
+                                          ssl_context=client_ssl(url, ca_file))
     except (OSError, TimeoutError, ValueError, httpx.HTTPError) as exc:
         return {"reachable": False, "error": type(exc).__name__, "url": mask(url)}
     tip = body.get("lastKnownTip")
@@ -63,7 +64,7 @@ async def _node(url: str) -> dict[str, Any]:
 async def status(cfg: Config, max_lag_blocks: int | None = None) -> dict[str, Any]:
     """The report (JSON-ready) with its ``exit_code``."""
     db = await _database(cfg)
-    node = await _node(cfg.ogmios.url)
+    node = await _node(cfg.ogmios.url, cfg.ogmios.ca_file)
     tip, net = db["tip"], db["network"]
     threshold = max_lag_blocks if max_lag_blocks is not None else int(net.get("k") or 2160)
     updated: dt.datetime = tip["updated_at"]

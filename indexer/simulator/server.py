@@ -4,7 +4,8 @@ It speaks the Ogmios v6.13+/v7 protocol (docs/ogmios.md §1, §2, §4) for chain
 (``findIntersection``/``nextBlock``, pipelined, answered in order, parked at the tip) and for
 the ledger-state queries the indexer uses, plus ``GET /health`` on the same port. Tests drive
 the node's chain with ``extend``/``fork`` and inject faults with ``drop_connections``,
-``inject_raw``, ``drop_after`` and ``expire_acquired``.
+``inject_raw``, ``drop_after``, ``expire_acquired``, ``hold_chain_sync`` and
+``freeze_connections``. ``start(ssl=context)`` serves ``wss://`` (and ``/health`` over https).
 
     sim = Simulator(Network())
     url = await sim.start()            # ws://127.0.0.1:PORT
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections import deque
 from datetime import UTC, datetime
@@ -55,6 +57,7 @@ class _Conn:
         self.outstanding = 0  # nextBlock requests received and not yet answered
         self.acquired: Json | str | None = None  # acquired block, "origin", or None
         self.expired = False
+        self.frozen = False
         self.opened = time.monotonic()
 
 
@@ -77,8 +80,10 @@ class Simulator:
         self.port: int | None = None
         self._raw: deque[bytes | str] = deque()
         self._drop_after: int | None = None
+        self._held = False
         self._sessions_ms: list[float] = []
         self.connections_total = 0
+        self.health_requests = 0  # GET /health answered
         self.requests_total = 0
         self.messages_total = 0
         self.started_at = datetime.now(UTC)
@@ -170,6 +175,20 @@ class Simulator:
             if conn.acquired is not None:
                 conn.expired = True
 
+    def hold_chain_sync(self, held: bool = True) -> None:
+        """While held, no chain-sync answer goes out on any connection, new ones included (a
+        node that stopped sending blocks); queries and pings are still answered."""
+        self._held = held
+        self._notify()
+
+    def freeze_connections(self) -> None:
+        """The connections open now stop reading and answering anything, pings included (a
+        frozen process or a black-holed network); new connections work."""
+        for conn in self._conns:
+            conn.frozen = True
+            conn.ws.transport.pause_reading()
+        self._notify()
+
     async def drop_connections(self) -> None:
         """Close every client connection abruptly (TCP abort, no close frame)."""
         for conn in list(self._conns):
@@ -181,17 +200,23 @@ class Simulator:
 
     # --- server lifecycle ---------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+    async def start(self, host: str = "127.0.0.1", port: int = 0,
+                    ssl: ssl.SSLContext | None = None) -> str:
+        """Listen; returns the URL (``wss://`` with an ``ssl`` server context)."""
         self._server = await serve(
             self._handler, host, port, process_request=self._process_request,
             compression=None, max_size=None, ping_interval=30, server_header=None,
-            logger=_ws_logger)
+            logger=_ws_logger, ssl=ssl)
         sock_port = next(iter(self._server.sockets)).getsockname()[1]
-        self.url = f"ws://{host}:{sock_port}"
+        self.url = f"{'wss' if ssl is not None else 'ws'}://{host}:{sock_port}"
         self.port = sock_port
         return self.url
 
     async def stop(self) -> None:
+        self.hold_chain_sync(False)  # held handlers would keep the server from closing
+        for conn in list(self._conns):
+            if conn.frozen:  # it would never answer a closing handshake
+                conn.ws.transport.abort()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -229,6 +254,7 @@ class Simulator:
         self._count_sent()
 
     async def _send_chain_sync(self, conn: _Conn, payload: bytes) -> None:
+        await self._unless_held(conn)
         if self._raw:
             await self._send_raw(conn, self._raw.popleft())
         else:
@@ -325,11 +351,18 @@ class Simulator:
         except ConnectionClosed:
             pass
 
+    async def _unless_held(self, conn: _Conn) -> None:
+        while self._held or conn.frozen:
+            await self._changed.wait()
+
     async def _await_next(self, conn: _Conn) -> bytes | _Raw:
         """The next answer without its id, or an injected raw frame; parks at the tip until
-        the chain changes."""
+        the chain changes (and while chain-sync is held)."""
         while True:
             changed = self._changed
+            if self._held or conn.frozen:
+                await changed.wait()
+                continue
             if self._raw:
                 return _Raw(self._raw.popleft())
             payload = self._next_answer(conn)
@@ -488,6 +521,7 @@ class Simulator:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.path.split("?", 1)[0] != "/health":
             return None
+        self.health_requests += 1
         response = connection.respond(self.health_status(),
                                       orjson.dumps(self.health_json()).decode())
         del response.headers["Content-Type"]

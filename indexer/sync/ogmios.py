@@ -1,17 +1,19 @@
-"""A thin asyncio Ogmios client on websockets + orjson (docs/ogmios.md §8).
+"""A thin asyncio Ogmios client on websockets + orjson (docs/ogmios.md §8): the ledger-state
+and network queries (``LedgerClient``), ``/health``, and what the chain-sync follower
+(``sync/chainsync.py``) shares with them: errors, backoff, TLS.
 
 Two connections, as Ogmios wants: chain-sync (the cursor lives on its connection) and ledger
-queries (an acquired state lives on its own). Chain-sync frames are not decoded here: the raw
-bytes go to a bounded queue and the writer decodes them, so a slow database pushes back all the
-way to the node through TCP.
+queries (an acquired state lives on its own). A TLS certificate that does not verify is fatal,
+never retried as if transient.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,13 +23,13 @@ import orjson
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.frames import CloseCode
 
 from indexer.chain.types import Point
 from indexer.db.dsn import mask
 
 log = structlog.get_logger("indexer.sync.ogmios")
 
-NEXT_BLOCK = '{"jsonrpc":"2.0","method":"nextBlock"}'
 MIN_VERSION = (6, 13, 0)
 # The first major version we have not tested: its wire format may differ in ways a field-by-field
 # decoder cannot notice (an amount or a certificate read wrongly), so it is refused.
@@ -49,6 +51,44 @@ class ServerTooNew(OgmiosError):
 
 class IntersectionNotFound(OgmiosError):
     pass
+
+
+class TlsRefused(OgmiosError):
+    """Ogmios' TLS certificate does not verify against the trusted CAs: fatal."""
+
+
+def client_ssl(url: str, ca_file: str | None = None) -> ssl.SSLContext | None:
+    """The TLS context for a ``wss://`` URL: the system's CAs, or only those of ``ca_file``
+    (PEM); host names are checked. None for ``ws://``."""
+    if not url.startswith("wss:"):
+        return None
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``exc`` (httpx and websockets wrap it)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def refuse_tls(url: str, exc: BaseException) -> None:
+    bad = _cert_error(exc)
+    if bad is not None:
+        raise TlsRefused(f"the TLS certificate of {url} does not verify "
+                         f"({bad.verify_message or bad}): give its CA in [ogmios] ca_file, or "
+                         "fix the server's certificate") from exc
+
+
+def too_big(exc: BaseException) -> bool:
+    """We closed the connection because a message exceeded our max_size (close code 1009)."""
+    return (isinstance(exc, ConnectionClosed) and exc.sent is not None
+            and exc.sent.code == CloseCode.MESSAGE_TOO_BIG)
 
 
 class QueryError(OgmiosError):
@@ -73,11 +113,14 @@ def health_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, "/health", "", ""))
 
 
-async def fetch_health(url: str, timeout_s: float = 10.0) -> tuple[int, dict[str, Any]]:
+async def fetch_health(url: str, timeout_s: float = 10.0, ssl_context: ssl.SSLContext | None = None
+                       ) -> tuple[int, dict[str, Any]]:
     """GET /health. Returns (status, body); 202 means the node is still syncing and is not an
     error. Raises ``httpx.TransportError`` when Ogmios does not answer, ``ValueError`` when it
-    answers something other than a JSON object."""
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
+    answers something other than a JSON object. ``ssl_context``: for https (default: the
+    system's CAs)."""
+    verify: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+    async with httpx.AsyncClient(timeout=timeout_s, verify=verify) as client:
         resp = await client.get(health_url(url), headers={"Accept": "application/json"})
     body = orjson.loads(resp.content) if resp.content.strip() else {}
     if type(body) is not dict:
@@ -85,15 +128,18 @@ async def fetch_health(url: str, timeout_s: float = 10.0) -> tuple[int, dict[str
     return resp.status_code, body
 
 
-async def check_server(url: str, *, reconnect_max_s: float = 30.0) -> dict[str, Any]:
+async def check_server(url: str, *, reconnect_max_s: float = 30.0,
+                       ssl_context: ssl.SSLContext | None = None) -> dict[str, Any]:
     """Read /health, log the version and refuse servers older than 6.13. Waits (with backoff)
-    while Ogmios does not answer yet; a /health without a readable version only warns."""
+    while Ogmios does not answer yet (the caller cancels the wait on SIGTERM); a /health
+    without a readable version only warns; a TLS certificate that does not verify is fatal."""
     backoff = Backoff(reconnect_max_s)
     while True:
         try:
-            status, health = await fetch_health(url)
+            status, health = await fetch_health(url, ssl_context=ssl_context)
             break
         except (TimeoutError, OSError, httpx.TransportError) as exc:
+            refuse_tls(url, exc)
             await backoff.wait("ogmios.unreachable", exc)
         except (ValueError, IndexError) as exc:  # answered, but not the JSON we expect
             log.warning("ogmios.version_unknown", url=mask(url), error=repr(exc))
@@ -152,58 +198,6 @@ def point_json(p: Point | None) -> Any:
     return "origin" if p is None else {"slot": p.slot, "id": p.id}
 
 
-class ChainFollower:
-    """Chain-sync with ``in_flight`` pipelined nextBlock requests, feeding raw frames into a
-    bounded queue. Reconnects with backoff; before re-intersecting it waits until the writer
-    has committed every queued frame, so the points read from the database are current."""
-
-    def __init__(self, url: str, *, in_flight: int = 100, max_message_mib: int = 64,
-                 reconnect_max_s: float = 30.0, connect_timeout_s: float = 10.0) -> None:
-        self.url, self.in_flight = url, max(1, in_flight)
-        self.max_size = max_message_mib * 2**20
-        self.backoff = Backoff(reconnect_max_s)
-        self.connect_timeout_s = connect_timeout_s
-        self.connections = 0
-
-    async def run(self, points: Callable[[], Awaitable[list[Point | None]]],
-                  out: asyncio.Queue[bytes]) -> None:
-        while True:
-            await out.join()  # everything received so far is committed
-            try:
-                await self._session(await points(), out)
-            except TRANSIENT as exc:
-                await self.backoff.wait("ogmios.chainsync.reconnect", exc)
-
-    async def _session(self, points: list[Point | None], out: asyncio.Queue[bytes]) -> None:
-        async with connect(self.url, max_size=self.max_size, compression=None,
-                           ping_interval=20, ping_timeout=60, max_queue=16,
-                           open_timeout=self.connect_timeout_s) as ws:
-            self.connections += 1
-            await self._intersect(ws, points)
-            self.backoff.reset()
-            for _ in range(self.in_flight):
-                await ws.send(NEXT_BLOCK)
-            while True:
-                raw = await ws.recv(decode=False)
-                await out.put(raw)  # bounded: waits here while the writer is behind
-                await ws.send(NEXT_BLOCK)
-
-    async def _intersect(self, ws: ClientConnection, points: list[Point | None]) -> None:
-        await ws.send(orjson.dumps({
-            "jsonrpc": "2.0", "method": "findIntersection",
-            "params": {"points": [point_json(p) for p in points]}, "id": "intersect",
-        }).decode())
-        reply = orjson.loads(await ws.recv(decode=False))
-        if "error" in reply:
-            err = reply["error"]
-            raise IntersectionNotFound(
-                f"Ogmios found none of our {len(points)} chain points (error {err.get('code')}: "
-                f"{err.get('message')}); the database follows another chain or network. "
-                f"Node tip: {err.get('data')}")
-        log.info("ogmios.chainsync.intersection", point=reply["result"].get("intersection"),
-                 tip=reply["result"].get("tip"))
-
-
 class LedgerClient:
     """Ledger-state and network queries on their own connection, one at a time.
 
@@ -211,11 +205,25 @@ class LedgerClient:
     is acquired (``async with client.acquired(point)``), the retry re-acquires the same point
     on the new connection before asking again, so that an answer never silently comes from
     the node's tip instead; if the point can no longer be acquired, the ``QueryError`` says so.
+
+    An answer above ``max_query_mib`` is a ``QueryError`` saying so (not retried: it would be
+    as large again). The small queries of ``QUICK`` (the writer waits for eraSummaries) must
+    answer within ``quick_timeout_s``, the others (an acquire, rewardsProvenance, …) within
+    ``timeout_s``; a timeout is retried on a new connection, as a drop is.
     """
 
+    QUICK = frozenset({
+        "queryLedgerState/eraSummaries", "queryLedgerState/epoch", "queryLedgerState/tip",
+        "queryLedgerState/protocolParameters", "queryNetwork/tip", "queryNetwork/blockHeight",
+        "queryNetwork/genesisConfiguration", "queryNetwork/startTime", "releaseLedgerState"})
+
     def __init__(self, url: str, *, timeout_s: float = 600.0, reconnect_max_s: float = 30.0,
-                 connect_timeout_s: float = 10.0) -> None:
+                 connect_timeout_s: float = 10.0, max_query_mib: int = 512,
+                 quick_timeout_s: float = 60.0, ssl_context: ssl.SSLContext | None = None
+                 ) -> None:
         self.url, self.timeout_s, self.connect_timeout_s = url, timeout_s, connect_timeout_s
+        self.quick_timeout_s = quick_timeout_s
+        self.max_query_mib, self.ssl_context = max_query_mib, ssl_context
         self.backoff = Backoff(reconnect_max_s)
         self._ws: ClientConnection | None = None
         self._lock = asyncio.Lock()
@@ -230,9 +238,9 @@ class LedgerClient:
 
     async def _connection(self) -> ClientConnection:
         if self._ws is None:
-            ws = await connect(self.url, max_size=None, compression=None,
-                               ping_interval=20, ping_timeout=120,
-                               open_timeout=self.connect_timeout_s)
+            ws = await connect(self.url, max_size=self.max_query_mib * 2**20,
+                               compression=None, ping_interval=20, ping_timeout=120,
+                               ssl=self.ssl_context, open_timeout=self.connect_timeout_s)
             self._ws = ws
             if self._acquired is not None:  # a new connection holds no state yet
                 self.reacquired += 1
@@ -249,7 +257,14 @@ class LedgerClient:
             try:
                 return await self._request_once(method, params)
             except TRANSIENT as exc:
-                self._ws = None
+                if self._ws is not None:  # timed out: it may never answer, drop it
+                    self._ws.transport.abort()
+                    self._ws = None
+                refuse_tls(self.url, exc)
+                if too_big(exc):
+                    raise QueryError(method, {"message": (
+                        f"the answer is larger than [ogmios] max_query_mib = "
+                        f"{self.max_query_mib} MiB")}) from exc
                 attempt += 1
                 if attempt > retries:
                     raise
@@ -269,10 +284,11 @@ class LedgerClient:
             msg["params"] = params
         started = time.monotonic()
         await ws.send(orjson.dumps(msg).decode())
+        timeout_s = self.quick_timeout_s if method in self.QUICK else self.timeout_s
         while True:
             # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that arrives
             # as the answer does, and a TaskGroup would then wait for this task forever
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(timeout_s):
                 raw = await ws.recv(decode=False)
             # big answers (rewardsProvenance) are parsed off the event loop
             reply = (await asyncio.to_thread(orjson.loads, raw) if len(raw) > 1 << 20

@@ -126,9 +126,12 @@ class Writer:
             frames = await self._next_frames(queue, stop)
             if not frames:
                 continue
+            self.state.batch_started = time.monotonic()
             try:
                 await self._apply_frames(frames)
+                self.state.last_commit = time.monotonic()
             finally:
+                self.state.batch_started = None
                 for _ in frames:
                     queue.task_done()
             for hook in self.after_commit:
