@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -24,7 +25,7 @@ EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 def _config(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config) if getattr(args, "config", None) else Config()
     if getattr(args, "dsn", None):
-        cfg = Config(cfg.ogmios, DatabaseConfig(args.dsn), cfg.indexer, cfg.log, cfg.metrics)
+        cfg = dataclasses.replace(cfg, database=DatabaseConfig(args.dsn))
     return cfg
 
 
@@ -97,6 +98,25 @@ async def _cmd_export(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _cmd_payout(cfg: Config, args: argparse.Namespace) -> int:
+    from indexer.accounting.settlement import PayoutError, record_payout
+    from indexer.db.store import Store
+
+    store = await Store.connect(cfg.database.dsn)
+    try:
+        row = await record_payout(store, args.pool, args.stake_address, args.amount_lovelace,
+                                  args.tx, args.note)
+    except PayoutError as exc:
+        print(f"indexer: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        await store.close()
+    print(f"recorded payout #{row['id']}: {row['amount_lovelace']} lovelace from pool "
+          f"{row['pool_id']} to {row['stake_address']}"
+          + (f" (transaction {row['tx_id']})" if row["tx_id"] else ""))
+    return EXIT_OK
+
+
 async def _cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
     from indexer.demo.run import run_demo
 
@@ -131,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--from-epoch", type=int)
     ex.add_argument("--to-epoch", type=int)
     ex.add_argument("--output", "-o", help="file to write (default: standard output)")
+    pay = add("payout", "Record a payout the chain does not show (owner_payout, kind recorded).")
+    pay.add_argument("action", choices=["add"])
+    pay.add_argument("--pool", required=True, help="bech32 pool id")
+    pay.add_argument("--stake-address", required=True, help="the account paid (stake1…)")
+    pay.add_argument("--amount-lovelace", required=True, type=int, help="integer lovelace")
+    pay.add_argument("--tx", help="the transaction id, if there is one (64 hex)")
+    pay.add_argument("--note", help="free text: how it was paid")
     demo = add("demo", "Index a bundled scripted chain and show one shared pool's accounting.",
                config=False)
     demo.add_argument("--dsn", help="use this PostgreSQL instead of an embedded one")
@@ -141,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "run": _cmd_run, "db": _cmd_db, "status": _cmd_status, "rewards": _cmd_rewards,
-    "export": _cmd_export, "demo": _cmd_demo,
+    "export": _cmd_export, "payout": _cmd_payout, "demo": _cmd_demo,
 }
 
 

@@ -41,6 +41,7 @@ class IndexerConfig:
     live_distance_blocks: int | None = None  # within this many blocks of the tip = live; None=k
     prune_every_batches: int = 50
     progress_interval_s: float = 10.0
+    pledge_check_interval_s: float = 60.0  # pledge watch: least time between two checks
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,22 @@ class MetricsConfig:
     port: int = 0  # 0 = no metrics endpoint
 
 
+SHARE_BASES = ("certificate", "delegated_owners")
+
+
+@dataclass(frozen=True)
+class AccountingConfig:
+    # docs/spec.md §4: who shares the stake rewards S. "certificate": owners and the reward
+    # account by balance (Adastry); "delegated_owners": the owners delegated to the pool
+    share_accounts: str = "certificate"
+
+    def __post_init__(self) -> None:
+        if self.share_accounts not in SHARE_BASES:
+            raise ConfigError(f"[accounting] share_accounts must be one of "
+                              f"{', '.join(map(repr, SHARE_BASES))}, "
+                              f"not {self.share_accounts!r}")
+
+
 @dataclass(frozen=True)
 class Config:
     ogmios: OgmiosConfig = field(default_factory=OgmiosConfig)
@@ -62,6 +79,7 @@ class Config:
     indexer: IndexerConfig = field(default_factory=IndexerConfig)
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    accounting: AccountingConfig = field(default_factory=AccountingConfig)
 
 
 def _section(cls: type, data: dict[str, Any], name: str) -> Any:
@@ -84,7 +102,7 @@ def _parse_start(value: Any) -> Point | None:
 
 
 def parse_config(data: dict[str, Any]) -> Config:
-    unknown = set(data) - {"ogmios", "database", "indexer", "log", "metrics"}
+    unknown = set(data) - {"ogmios", "database", "indexer", "log", "metrics", "accounting"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     idx = dict(data.get("indexer", {}))
@@ -105,6 +123,7 @@ def parse_config(data: dict[str, Any]) -> Config:
         indexer=_section(IndexerConfig, idx, "indexer"),
         log=_section(LogConfig, data.get("log", {}), "log"),
         metrics=_section(MetricsConfig, data.get("metrics", {}), "metrics"),
+        accounting=_section(AccountingConfig, data.get("accounting", {}), "accounting"),
     )
 
 

@@ -11,6 +11,7 @@ import signal
 
 import structlog
 
+from indexer.accounting.splits import share_basis_at_start
 from indexer.chain.types import Point
 from indexer.config import Config
 from indexer.db.store import Store
@@ -19,6 +20,7 @@ from indexer.ops.progress import Progress
 from indexer.sync.capture import RewardCapture
 from indexer.sync.network import Epochs, NetworkInfo, WrongNetwork, discover_network
 from indexer.sync.ogmios import ChainFollower, LedgerClient, check_server
+from indexer.sync.pledge import PledgeWatch
 from indexer.sync.writer import Writer
 
 __all__ = ["WrongNetwork", "install_signal_handlers", "run"]
@@ -45,6 +47,7 @@ async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
         await store.claim_writer()
         await check_server(cfg.ogmios.url, reconnect_max_s=cfg.ogmios.reconnect_max_s)
         net, epochs = await discover_network(ledger, store, cfg)
+        await share_basis_at_start(store, net.share_accounts)
         await _follow(cfg, store, ledger, net, epochs, stop)
     finally:
         await ledger.close()
@@ -63,12 +66,15 @@ async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkI
                              max_message_mib=cfg.ogmios.max_message_mib,
                              reconnect_max_s=cfg.ogmios.reconnect_max_s,
                              connect_timeout_s=cfg.ogmios.connect_timeout_s)
-    capture = RewardCapture(store, ledger, state,
-                            live_distance=(net.k if cfg.indexer.live_distance_blocks is None
-                                           else cfg.indexer.live_distance_blocks))
+    live = net.k if cfg.indexer.live_distance_blocks is None else cfg.indexer.live_distance_blocks
+    capture = RewardCapture(store, ledger, state, live_distance=live)
+    pledge = PledgeWatch(store, state, live_distance=live,
+                         interval_s=cfg.indexer.pledge_check_interval_s)
     writer.after_commit.append(capture.notify)
     writer.after_commit.append(Progress(state, cfg.indexer.progress_interval_s).on_commit)
+    writer.after_commit.append(pledge.on_commit)
     metrics = MetricsServer(cfg.metrics.host, cfg.metrics.port, state, net.k, follower)
+    metrics.collectors.append(pledge.metrics_text)
 
     async def points() -> list[Point | None]:
         pts: list[Point | None] = list(await store.intersection_points(net.k))

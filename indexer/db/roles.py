@@ -6,7 +6,7 @@ from indexer.db.store import Store
 
 # docs/spec.md §7: the product's API. Everything else in the schema is internal.
 PUBLIC_VIEWS = ("chain_tip", "pool_certificate", "withdrawal", "reward_event", "pool_epoch",
-                "pool_owner_epoch")
+                "pool_owner_epoch", "pledge_watch", "owner_payout", "owner_settlement")
 
 
 async def grant_readonly(store: Store, role: str, password: str | None) -> None:

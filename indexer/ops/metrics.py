@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -49,6 +50,7 @@ class MetricsServer:
                  follower: ChainFollower | None) -> None:
         self.host, self.port, self.state, self.k = host, port, state, k
         self.follower = follower
+        self.collectors: list[Callable[[], str]] = []  # more text for /metrics (pledge watch)
 
     def ready(self) -> bool:
         lag = self.state.lag_blocks()
@@ -60,7 +62,8 @@ class MetricsServer:
                 request = await reader.readline()
             path = request.split(b" ")[1].decode() if request.count(b" ") >= 2 else "/"
             if path.startswith("/metrics"):
-                status, body = "200 OK", render(self.state, self.follower)
+                status, body = "200 OK", render(self.state, self.follower) + "".join(
+                    collect() for collect in self.collectors)
             elif path.startswith("/ready"):
                 ok = self.ready()
                 status, body = ("200 OK", "ready\n") if ok else ("503 Service Unavailable",

@@ -17,6 +17,7 @@ async def status(cfg: Config) -> str:
     try:
         tip = (await store.query("status"))[0]
         net = await store.get_meta("network") or {}
+        statements = await _statement_lines(store)
     finally:
         await store.close()
     lag = await _node_lag(cfg, tip["slot"], tip["block_height"])
@@ -31,7 +32,15 @@ async def status(cfg: Config) -> str:
         f"last materialized epoch: {tip['last_materialized_epoch']}",
         f"distance to node tip:    {lag}",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + statements)
+
+
+async def _statement_lines(store: Store) -> list[str]:
+    """Settlement and pledge watch per tracked pool (indexer/accounting/settlement.py)."""
+    from indexer.accounting.settlement import settlement_lines
+
+    return settlement_lines(await store.query("settlement_all"),
+                            await store.query("pledge_watch_now"))
 
 
 async def _node_lag(cfg: Config, slot: int | None, height: int | None) -> str:
