@@ -117,6 +117,23 @@ async def _cmd_payout(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _cmd_report(cfg: Config, args: argparse.Namespace) -> int:
+    from indexer.accounting.statement import StatementError, report
+
+    try:
+        text = await report(cfg.database.dsn, args.pool, args.owner, args.from_epoch,
+                            args.to_epoch)
+    except StatementError as exc:
+        print(f"indexer: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 async def _cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
     from indexer.demo.run import run_demo
 
@@ -158,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("--amount-lovelace", required=True, type=int, help="integer lovelace")
     pay.add_argument("--tx", help="the transaction id, if there is one (64 hex)")
     pay.add_argument("--note", help="free text: how it was paid")
+    rep = add("report", "Write an owner's statement: settlement, pledge, per-epoch figures and "
+                        "where they come from, a chart (one HTML page).")
+    rep.add_argument("--pool", required=True, help="bech32 pool id")
+    rep.add_argument("--owner", help="one account's statement (stake1…); default: all accounts")
+    rep.add_argument("--from-epoch", type=int)
+    rep.add_argument("--to-epoch", type=int)
+    rep.add_argument("--format", default="html", choices=["html"],
+                     help="html (print it from a browser for a PDF)")
+    rep.add_argument("--output", "-o", help="file to write (default: standard output)")
     demo = add("demo", "Index a bundled scripted chain and show one shared pool's accounting.",
                config=False)
     demo.add_argument("--dsn", help="use this PostgreSQL instead of an embedded one")
@@ -168,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "run": _cmd_run, "db": _cmd_db, "status": _cmd_status, "rewards": _cmd_rewards,
-    "export": _cmd_export, "payout": _cmd_payout, "demo": _cmd_demo,
+    "export": _cmd_export, "payout": _cmd_payout, "report": _cmd_report,
+    "demo": _cmd_demo,
 }
 
 

@@ -20,3 +20,42 @@ RETURNING id, pool_id, stake_address, encode(tx_id, 'hex') AS tx_id, epoch_no,
 
 -- name: settlement_all
 SELECT * FROM owner_settlement ORDER BY pool_id, stake_address;
+
+-- The owner's report (indexer/accounting/statement.py): $1 pool, $2 account (null: all).
+-- name: statement_pool_known
+SELECT 1 FROM pool_epoch_row WHERE pool_id = $1 LIMIT 1;
+
+-- name: statement_pool_epochs
+SELECT * FROM pool_epoch
+WHERE pool_id = $1 AND ($2::integer IS NULL OR epoch_no >= $2)
+  AND ($3::integer IS NULL OR epoch_no <= $3)
+ORDER BY epoch_no;
+
+-- name: statement_owner_rows
+SELECT * FROM pool_owner_epoch
+WHERE pool_id = $1 AND ($2::text IS NULL OR stake_address = $2)
+  AND ($3::integer IS NULL OR epoch_no >= $3) AND ($4::integer IS NULL OR epoch_no <= $4)
+ORDER BY epoch_no, is_owner DESC, stake_address;
+
+-- name: statement_certificates
+SELECT * FROM pool_certificate WHERE pool_id = $1 ORDER BY slot, tx_index, cert_index;
+
+-- name: statement_settlement
+SELECT * FROM owner_settlement
+WHERE pool_id = $1 AND ($2::text IS NULL OR stake_address = $2)
+ORDER BY stake_address;
+
+-- name: statement_payouts
+SELECT * FROM owner_payout
+WHERE pool_id = $1 AND ($2::text IS NULL OR stake_address = $2)
+ORDER BY epoch_no NULLS LAST, slot NULLS LAST, stake_address, kind;
+
+-- name: statement_pledge
+SELECT * FROM pledge_watch WHERE pool_id = $1;
+
+-- Which source's figures are in effect for each of the pool's epochs ('ledger' or 'import').
+-- name: statement_sources
+SELECT epoch_no, source FROM pool_reward_effective WHERE pool_id = $1;
+
+-- name: statement_tip
+SELECT * FROM chain_tip;
