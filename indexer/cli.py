@@ -86,15 +86,20 @@ async def _cmd_rewards(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_output(path: str | None, text: str) -> None:
+    """A command's document: to ``--output`` if given, else to standard output."""
+    if path:
+        with open(path, "w") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+
+
 async def _cmd_export(cfg: Config, args: argparse.Namespace) -> int:
     from indexer.accounting.export import export
 
     text = await export(cfg.database.dsn, args.pool, args.format, args.from_epoch, args.to_epoch)
-    if args.output:
-        with open(args.output, "w") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    _write_output(args.output, text)
     return EXIT_OK
 
 
@@ -126,11 +131,7 @@ async def _cmd_report(cfg: Config, args: argparse.Namespace) -> int:
     except StatementError as exc:
         print(f"indexer: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.output:
-        with open(args.output, "w") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    _write_output(args.output, text)
     return EXIT_OK
 
 

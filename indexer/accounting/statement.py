@@ -52,29 +52,30 @@ class Statement:
 
 async def load_statement(store: Store, pool_id: str, owner: str | None,
                          from_epoch: int | None, to_epoch: int | None) -> Statement:
-    def rows(name: str, *args: Any) -> Any:
-        return store.query(name, *args)
-
-    pool_epochs = [dict(r) for r in await rows("statement_pool_epochs", pool_id, from_epoch,
-                                               to_epoch)]
-    if not await rows("statement_pool_known", pool_id):
+    if not await store.query("statement_pool_known", pool_id):
         raise StatementError(f"pool {pool_id} has no epoch in this database (see the view "
                              "pool_epoch; [indexer] pools may leave it out)")
-    if owner is not None and not await rows("pool_account_known", pool_id, owner):
+    if owner is not None and not await store.query("pool_account_known", pool_id, owner):
         raise StatementError(f"{owner} is not an account of pool {pool_id} in any epoch")
-    pledge = await rows("statement_pledge", pool_id)
+    pledge = await store.query("statement_pledge", pool_id)
+    sources = await store.query("statement_sources", pool_id)
+
+    def dicts(rows: Sequence[Any]) -> list[dict[str, Any]]:
+        return [dict(r) for r in rows]
+
     return Statement(
         pool_id=pool_id, owner=owner,
-        tip=dict((await rows("statement_tip"))[0]),
+        tip=dict((await store.query("statement_tip"))[0]),
         network=await store.get_meta("network") or {},
-        pool_epochs=pool_epochs,
-        owner_rows=[dict(r) for r in await rows("statement_owner_rows", pool_id, owner,
-                                                from_epoch, to_epoch)],
-        certificates=[dict(r) for r in await rows("statement_certificates", pool_id)],
-        settlement=[dict(r) for r in await rows("statement_settlement", pool_id, owner)],
-        payouts=[dict(r) for r in await rows("statement_payouts", pool_id, owner)],
+        pool_epochs=dicts(await store.query("statement_pool_epochs", pool_id, from_epoch,
+                                            to_epoch)),
+        owner_rows=dicts(await store.query("statement_owner_rows", pool_id, owner, from_epoch,
+                                           to_epoch)),
+        certificates=dicts(await store.query("statement_certificates", pool_id)),
+        settlement=dicts(await store.query("statement_settlement", pool_id, owner)),
+        payouts=dicts(await store.query("statement_payouts", pool_id, owner)),
         pledge=dict(pledge[0]) if pledge else None,
-        sources={r["epoch_no"]: r["source"] for r in await rows("statement_sources", pool_id)})
+        sources={r["epoch_no"]: r["source"] for r in sources})
 
 
 async def report(dsn: str | None, pool_id: str, owner: str | None, from_epoch: int | None,
@@ -225,10 +226,11 @@ def _settlement(st: Statement) -> str:
                                                 "to_transfer_lovelace"))
             + _num(_or_dash(r["last_spendable_epoch"])) + "</tr>" for r in st.settlement]
     return ('<section id="settlement"><h2>Settlement (all epochs, as of now)</h2>'
-            + _table(("account", "owed (ADA)", "paid (ADA)", "due (ADA)", "kept (ADA)",
-                      "still to transfer (ADA)", "last spendable epoch counted"),
-                     body, "settlement-table")
-            + '<p class="note">Owed: the account\'s rewards of credited and imported epochs. '
+            + _wide(_table(("account", "owed (ADA)", "paid (ADA)", "due (ADA)", "kept (ADA)",
+                            "still to transfer (ADA)", "last epoch counted"),
+                           body, "settlement-table"))
+            + '<p class="note">Owed: the account\'s rewards of credited and imported epochs (the '
+            "last epoch counted: the spendable epoch of the latest). "
             "Paid: its payouts below. Due = owed − paid. The pool's rewards are paid into its "
             "reward account, so the reward account's own share is credited to it and never "
             "leaves it: that part is <em>kept</em>, and what is still to transfer to an "
@@ -245,8 +247,8 @@ def _payouts(st: Statement) -> str:
     if not body:
         body = ['<tr><td colspan="6">none</td></tr>']
     return ('<section id="payouts"><h2>Payouts</h2>'
-            + _table(("epoch", "to", "amount (ADA)", "kind", "transaction", "note"), body,
-                     "payouts-table")
+            + _wide(_table(("epoch", "to", "amount (ADA)", "kind", "transaction", "note"),
+                           body, "payouts-table"))
             + '<p class="note"><em>chain</em>: what the account\'s stake credential gained in a '
             "transaction that withdraws from the pool's reward account; <em>recorded</em>: "
             "entered with <code>indexer payout add</code> (another wallet, fiat, an exchange)."
@@ -266,7 +268,8 @@ def _pledge(st: Statement) -> str:
              "</span>" if w["at_risk"] else '<span class="ok">met</span>')
     left = w["seconds_to_snapshot"]
     when = ("" if left is None else f", in {left:,} s" if left >= 0
-            else " (already past on the wall clock: the indexer is behind the chain)")
+            else f" (due {-left:,} s ago by the wall clock: the indexer, or the chain, is "
+                 "behind it)")
     missing = ", ".join(w["undelegated_owners"]) or "none"
     return ('<section id="pledge"><h2>Pledge for the next snapshot</h2>'
             f'<p id="pledge-state">Epoch {w["epoch_no"]}: the snapshot for epoch '
