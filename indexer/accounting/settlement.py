@@ -86,8 +86,9 @@ def settlement_lines(settlement: Sequence[Any], pledge: Sequence[Any]) -> list[s
             w = watch[pool_id]
             state = (f"SHORT by {_ada(w['shortfall_lovelace'])}" if w["at_risk"]
                      else "met")
-            when = ("" if w["seconds_to_snapshot"] is None
-                    else f", in {w['seconds_to_snapshot']} s")
+            left = w["seconds_to_snapshot"]
+            when = ("" if left is None else f", in {left:,} s" if left >= 0
+                    else f", due {-left:,} s ago by the wall clock")
             lines.append(f"  pledge, next snapshot: {state} (pledge "
                          f"{_ada(w['pledge_lovelace'])}; snapshot after slot "
                          f"{w['snapshot_slot']}{when})")

@@ -582,11 +582,6 @@ WITH tip AS (
       AND NOT EXISTS (SELECT 1 FROM reward_settlement s
                       WHERE s.pool_id = pe.pool_id AND s.epoch_no = pe.epoch_no)
     GROUP BY pe.reward_cred
-), utxo AS (
-    SELECT o.cred, sum(o.lovelace) AS lovelace
-    FROM live_stake_output o, tip
-    WHERE o.cred IN (SELECT cred FROM owners) AND (tip.pointers OR NOT o.via_pointer)
-    GROUP BY o.cred
 ), rewards AS (
     SELECT r.cred, sum(r.amount) AS lovelace
     FROM reward_credit_span r
@@ -597,7 +592,10 @@ WITH tip AS (
            COALESCE(rw.lovelace, 0) + COALESCE(pd.lovelace, 0) AS rewards,
            d.pool_hash IS NOT DISTINCT FROM o.pool_hash AS delegated
     FROM owners o
-    LEFT JOIN utxo u ON u.cred = o.cred
+    CROSS JOIN tip
+    LEFT JOIN LATERAL (  -- per owner: the outputs' indexes, not a scan of the UTxO set
+        SELECT sum(x.lovelace) AS lovelace FROM live_stake_output x
+        WHERE x.cred = o.cred AND (tip.pointers OR NOT x.via_pointer)) u ON true
     LEFT JOIN rewards rw ON rw.cred = o.cred
     LEFT JOIN pending pd ON pd.cred = o.cred
     LEFT JOIN stake_delegation d ON d.cred = o.cred
@@ -630,37 +628,37 @@ LEFT JOIN per_pool s ON s.pool_id = p.pool_id;
 -- Owners are those of the pool's certificates up to the transaction. `recorded`: entered with
 -- `indexer payout add`, unless the chain shows the same transfer.
 CREATE VIEW owner_payout AS
-WITH txs AS (
-    SELECT DISTINCT f.slot, f.tx_index FROM payout_flow f
-), tx_pool AS (
-    SELECT DISTINCT w.slot, w.tx_index, c.pool_id, c.pool_hash
-    FROM withdrawal_row w
-    JOIN txs t ON t.slot = w.slot AND t.tx_index = w.tx_index
-    JOIN pool_cert c ON c.kind = 'registration' AND c.reward_cred = w.cred
-                    AND (c.slot, c.tx_index) <= (w.slot, w.tx_index)
-    WHERE EXISTS (SELECT 1 FROM pool_epoch_row pe WHERE pe.pool_id = c.pool_id)
+WITH tx_pool AS (
+    -- the transactions (with stored flows) that withdraw from a reward account of the pool
+    SELECT DISTINCT w.slot, w.tx_index, w.tx_id, w.epoch_no, c.pool_id, c.pool_hash
+    FROM pool_cert c
+    JOIN withdrawal_row w ON w.cred = c.reward_cred
+                         AND (w.slot, w.tx_index) >= (c.slot, c.tx_index)
+    WHERE c.kind = 'registration'
+      AND EXISTS (SELECT 1 FROM pool_epoch_row pe WHERE pe.pool_id = c.pool_id)
+      AND EXISTS (SELECT 1 FROM payout_flow f WHERE f.slot = w.slot AND f.tx_index = w.tx_index)
 ), owner AS (
-    SELECT DISTINCT t.slot, t.tx_index, t.pool_id, o.cred, o.addr
+    SELECT DISTINCT t.slot, t.tx_index, t.tx_id, t.epoch_no, t.pool_id, o.cred, o.addr
     FROM tx_pool t
     JOIN pool_cert c ON c.kind = 'registration' AND c.pool_hash = t.pool_hash
                     AND (c.slot, c.tx_index) <= (t.slot, t.tx_index)
     CROSS JOIN LATERAL unnest(c.owner_creds, c.owners) AS o (cred, addr)
-), flow AS (
-    SELECT f.slot, f.tx_index, f.tx_id, f.epoch_no, COALESCE(f.cred, e.cred) AS cred,
-           f.lovelace
-    FROM payout_flow f
-    LEFT JOIN stake_event e ON f.cred IS NULL AND e.kind = 0 AND e.slot = f.ptr_slot
-                           AND e.tx_index = f.ptr_tx AND e.cert_index = f.ptr_cert
-    UNION ALL
-    SELECT w.slot, w.tx_index, w.tx_id, w.epoch_no, w.cred, -w.amount
-    FROM withdrawal_row w JOIN txs t ON t.slot = w.slot AND t.tx_index = w.tx_index
-), chain AS (
-    SELECT o.pool_id, o.addr AS stake_address, encode(f.tx_id, 'hex') AS tx_id, o.slot,
-           f.epoch_no, sum(f.lovelace)::bigint AS amount_lovelace
+), chain AS NOT MATERIALIZED (
+    SELECT o.pool_id, o.addr AS stake_address, encode(o.tx_id, 'hex') AS tx_id, o.slot,
+           o.epoch_no, g.lovelace::bigint AS amount_lovelace
     FROM owner o
-    JOIN flow f ON f.slot = o.slot AND f.tx_index = o.tx_index AND f.cred = o.cred
-    GROUP BY o.pool_id, o.addr, o.slot, f.tx_id, f.epoch_no
-    HAVING sum(f.lovelace) > 0
+    CROSS JOIN LATERAL (
+        SELECT COALESCE((SELECT sum(f.lovelace) FROM payout_flow f
+                         LEFT JOIN stake_event e ON f.cred IS NULL AND e.kind = 0
+                              AND e.slot = f.ptr_slot AND e.tx_index = f.ptr_tx
+                              AND e.cert_index = f.ptr_cert
+                         WHERE f.slot = o.slot AND f.tx_index = o.tx_index
+                           AND COALESCE(f.cred, e.cred) = o.cred), 0)
+             - COALESCE((SELECT sum(w.amount) FROM withdrawal_row w
+                         WHERE w.slot = o.slot AND w.tx_index = o.tx_index
+                           AND w.cred = o.cred), 0) AS lovelace
+    ) g
+    WHERE g.lovelace > 0
 )
 SELECT c.pool_id, c.stake_address, c.tx_id, c.slot, c.epoch_no, c.amount_lovelace,
        'chain'::text AS kind, NULL::text AS note
@@ -686,7 +684,7 @@ WITH owed AS (
     FROM pool_owner_epoch o
     WHERE o.rewards_status IN ('credited', 'imported')
     GROUP BY o.pool_id, o.stake_address
-), paid AS (
+), paid AS NOT MATERIALIZED (
     SELECT p.pool_id, p.stake_address, sum(p.amount_lovelace) AS paid
     FROM owner_payout p GROUP BY p.pool_id, p.stake_address
 ), accounts AS (

@@ -10,7 +10,9 @@ pays a set lookup per withdrawal:
 * ``BatchRows`` calls ``add_flows`` for a transaction that withdraws from a credential of
   ``payers``: the reward accounts of every pool registration seen so far (a superset is
   harmless: ``record`` keeps only transactions whose withdrawal the stored certificates make a
-  reward account's, so the result does not depend on batching, restarts or rollbacks);
+  tracked pool's reward account's, so the result does not depend on batching, restarts or
+  rollbacks; like the materialized epochs, a pool added to ``[indexer] pools`` later has its
+  payouts from then on);
 * the writer calls ``record`` once per flush, after the batch's outputs and pool certificates
   are stored (the spent outputs are looked up in ``utxo``).
 
@@ -21,6 +23,7 @@ What it needs from a decoded transaction: ``id``, ``index``, ``withdrawals[].cre
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from indexer.chain.types import Tx
@@ -42,11 +45,13 @@ def add_flows(outputs: list[Row], inputs: list[Row], slot: int, epoch: int, tx: 
         inputs.append((slot, tx.index, tx.id, epoch, txin.tx_id, txin.index))
 
 
-async def record(tx: StoreTx, outputs: list[Row], inputs: list[Row]) -> None:
-    """Store the flows of the candidates that withdraw from a registered pool's reward
-    account (one statement)."""
+async def record(tx: StoreTx, outputs: list[Row], inputs: list[Row],
+                 pools: Sequence[bytes] | None) -> None:
+    """Store the flows of the candidates that withdraw from the reward account of a pool
+    registered before them, of ``pools`` (the tracked ones; None: all), in one statement."""
     if not outputs and not inputs:
         return
     out_cols = [list(c) for c in zip(*outputs, strict=True)] if outputs else [[]] * 10
     in_cols = [list(c) for c in zip(*inputs, strict=True)] if inputs else [[]] * 6
-    await tx.run("record_payout_flows", *out_cols, *in_cols)
+    await tx.run("record_payout_flows", *out_cols, *in_cols,
+                 None if pools is None else list(pools))

@@ -280,7 +280,7 @@ class Writer:
         await tx.copy("mir_transfer", MIR_COLUMNS, rows.mirs)
         if rows.pool_certs:
             await self._pool_certs(tx, rows)
-        await payouts.record(tx, rows.payout_outputs, rows.payout_inputs)
+        await payouts.record(tx, rows.payout_outputs, rows.payout_inputs, self.net.pools)
 
     async def _pool_certs(self, tx: StoreTx, rows: BatchRows) -> None:
         """Pool certificates are rare: each gets its active epoch from the pool's history."""

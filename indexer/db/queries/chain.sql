@@ -86,7 +86,8 @@ ORDER BY slot DESC LIMIT 1;
 -- Payout candidates of a batch (indexer/sync/payouts.py): the staked outputs ($1-$10) and the
 -- inputs ($11-$16) of transactions that withdraw from a credential that might be a reward
 -- account; kept for those that withdraw from the reward account of a pool registered before
--- them. Inputs are looked up in utxo (staked outputs only; the batch's are already stored).
+-- them (of the pools $17, or any when null). Inputs are looked up in utxo (staked outputs
+-- only; the batch's are already stored).
 -- name: record_payout_flows
 WITH payers AS (
     SELECT DISTINCT w.slot, w.tx_index
@@ -94,6 +95,7 @@ WITH payers AS (
     JOIN pool_cert c ON c.kind = 'registration' AND c.reward_cred = w.cred
                     AND (c.slot, c.tx_index) <= (w.slot, w.tx_index)
     WHERE w.slot = ANY ($1::bigint[] || $11::bigint[])
+      AND ($17::bytea[] IS NULL OR c.pool_hash = ANY ($17::bytea[]))
 ), outs AS (
     SELECT o.slot, o.tx_index, o.tx_id, o.epoch_no, o.tx_id AS utxo_tx, o.utxo_idx, o.cred,
            o.ptr_slot, o.ptr_tx, o.ptr_cert, o.lovelace
