@@ -131,7 +131,7 @@ def rewards_source(p: Row, source: str | None) -> str:
                 "imported")
     if status in ("unreadable", "inconsistent"):
         return f"the ledger's answer could not be used ({status}): no split"
-    if source == "import" or status == "imported":
+    if source not in (None, "ledger") or status == "imported":  # any source but the capture
         named = p.get("rewards_source")  # the history import records the API (if present)
         text = "import" + (f" from {named}" if named and named != "import" else "")
         uncertainty = p.get("fee_uncertainty_lovelace")

@@ -577,8 +577,9 @@ WITH tip AS (
     FROM tip
     JOIN pool_epoch_row pe ON pe.epoch_no = tip.epoch_no - 1
     JOIN pool_reward_effective eff ON eff.pool_id = pe.pool_id AND eff.epoch_no = pe.epoch_no
-    JOIN stake_registration g ON g.cred = pe.reward_cred AND g.registered
     WHERE eff.leader_reward > 0 AND pe.reward_cred IN (SELECT cred FROM owners)
+      AND (SELECT g.registered FROM stake_registration g WHERE g.cred = pe.reward_cred
+           LIMIT 1)
       AND NOT EXISTS (SELECT 1 FROM reward_settlement s
                       WHERE s.pool_id = pe.pool_id AND s.epoch_no = pe.epoch_no)
     GROUP BY pe.reward_cred
@@ -598,7 +599,8 @@ WITH tip AS (
         WHERE x.cred = o.cred AND (tip.pointers OR NOT x.via_pointer)) u ON true
     LEFT JOIN rewards rw ON rw.cred = o.cred
     LEFT JOIN pending pd ON pd.cred = o.cred
-    LEFT JOIN stake_delegation d ON d.cred = o.cred
+    LEFT JOIN LATERAL (  -- LIMIT: looked up per owner, not joined with every credential's
+        SELECT x.pool_hash FROM stake_delegation x WHERE x.cred = o.cred LIMIT 1) d ON true
 ), per_pool AS (
     SELECT pool_id,
            COALESCE(sum(utxo) FILTER (WHERE delegated), 0) AS utxo,
