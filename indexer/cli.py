@@ -191,15 +191,52 @@ async def _cmd_fetch(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if summary.findings else EXIT_OK
 
 
+def _write_output(path: str | None, text: str) -> None:
+    """A command's document: to ``--output`` if given, else to standard output."""
+    if path:
+        with open(path, "w") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+
+
 async def _cmd_export(cfg: Config, args: argparse.Namespace) -> int:
     from indexer.accounting.export import export
 
     text = await export(cfg.database.dsn, args.pool, args.format, args.from_epoch, args.to_epoch)
-    if args.output:
-        with open(args.output, "w") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    _write_output(args.output, text)
+    return EXIT_OK
+
+
+async def _cmd_payout(cfg: Config, args: argparse.Namespace) -> int:
+    from indexer.accounting.settlement import PayoutError, record_payout
+    from indexer.db.store import Store
+
+    store = await Store.connect(cfg.database.dsn)
+    try:
+        row = await record_payout(store, args.pool, args.stake_address, args.amount_lovelace,
+                                  args.tx, args.note)
+    except PayoutError as exc:
+        print(f"indexer: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        await store.close()
+    print(f"recorded payout #{row['id']}: {row['amount_lovelace']} lovelace from pool "
+          f"{row['pool_id']} to {row['stake_address']}"
+          + (f" (transaction {row['tx_id']})" if row["tx_id"] else ""))
+    return EXIT_OK
+
+
+async def _cmd_report(cfg: Config, args: argparse.Namespace) -> int:
+    from indexer.accounting.statement import StatementError, report
+
+    try:
+        text = await report(cfg.database.dsn, args.pool, args.owner, args.from_epoch,
+                            args.to_epoch)
+    except StatementError as exc:
+        print(f"indexer: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _write_output(args.output, text)
     return EXIT_OK
 
 
@@ -281,6 +318,22 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--from-epoch", type=int)
     ex.add_argument("--to-epoch", type=int)
     ex.add_argument("--output", "-o", help="file to write (default: standard output)")
+    pay = add("payout", "Record a payout the chain does not show (owner_payout, kind recorded).")
+    pay.add_argument("action", choices=["add"])
+    pay.add_argument("--pool", required=True, help="bech32 pool id")
+    pay.add_argument("--stake-address", required=True, help="the account paid (stake1…)")
+    pay.add_argument("--amount-lovelace", required=True, type=int, help="integer lovelace")
+    pay.add_argument("--tx", help="the transaction id, if there is one (64 hex)")
+    pay.add_argument("--note", help="free text: how it was paid")
+    rep = add("report", "Write an owner's statement: settlement, pledge, per-epoch figures and "
+                        "where they come from, a chart (one HTML page).")
+    rep.add_argument("--pool", required=True, help="bech32 pool id")
+    rep.add_argument("--owner", help="one account's statement (stake1…); default: all accounts")
+    rep.add_argument("--from-epoch", type=int)
+    rep.add_argument("--to-epoch", type=int)
+    rep.add_argument("--format", default="html", choices=["html"],
+                     help="html (print it from a browser for a PDF)")
+    rep.add_argument("--output", "-o", help="file to write (default: standard output)")
     demo = add("demo", "Index a bundled scripted chain and show one shared pool's accounting.",
                config=False)
     demo.add_argument("--dsn", help="use this PostgreSQL instead of an embedded one")
@@ -291,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "run": _cmd_run, "db": _cmd_db, "status": _cmd_status, "rewards": _cmd_rewards,
-    "export": _cmd_export, "demo": _cmd_demo,
+    "export": _cmd_export, "payout": _cmd_payout, "report": _cmd_report,
+    "demo": _cmd_demo,
 }
 
 

@@ -170,6 +170,7 @@ class IndexerConfig:
     live_distance_blocks: int | None = None  # within this many blocks of the tip = live; None=k
     prune_every_batches: Annotated[int, AtLeast(1)] = 50
     progress_interval_s: float = 10.0
+    pledge_check_interval_s: float = 60.0  # pledge watch: least time between two checks
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,16 @@ class HistoryConfig:
         return (self.url or HISTORY_URLS[self.source]).rstrip("/")
 
 
+SHARE_BASES = ("certificate", "delegated_owners")
+
+
+@dataclass(frozen=True)
+class AccountingConfig:
+    # docs/spec.md §4: who shares the stake rewards S. "certificate": owners and the reward
+    # account by balance (Adastry); "delegated_owners": the owners delegated to the pool
+    share_accounts: Literal["certificate", "delegated_owners"] = "certificate"
+
+
 @dataclass(frozen=True)
 class Config:
     ogmios: OgmiosConfig = field(default_factory=OgmiosConfig)
@@ -230,6 +241,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     metadata: MetadataConfig = field(default_factory=MetadataConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    accounting: AccountingConfig = field(default_factory=AccountingConfig)
     # [aliases]: stake address -> a name operators can read (dashboard, demo, exports); a
     # table of its own kind, parsed by _parse_aliases
     aliases: tuple[tuple[str, str], ...] = ()

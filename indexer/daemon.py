@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable
+from functools import partial
 from typing import TypeVar
 
 import structlog
 
+from indexer.accounting.splits import share_basis_at_start
 from indexer.chain.types import Point
 from indexer.config import Config
 from indexer.db.dsn import mask
@@ -28,6 +30,8 @@ from indexer.sync.capture import RewardCapture
 from indexer.sync.chainsync import ChainFollower
 from indexer.sync.network import Epochs, NetworkInfo, WrongNetwork, discover_network
 from indexer.sync.ogmios import Backoff, LedgerClient, check_server, client_ssl
+from indexer.sync.pledge import GAUGES as PLEDGE_GAUGES
+from indexer.sync.pledge import PledgeWatch
 from indexer.sync.start import record_start
 from indexer.sync.state import SyncState
 from indexer.sync.writer import Writer
@@ -106,6 +110,7 @@ async def _run(cfg: Config, stop: asyncio.Event) -> None:
         net, epochs = await _unless_stopped(stop, discover_network(ledger, store, cfg))
         await record_start(store, cfg, await store.checkpoint(), epochs.calendar)
         await store_aliases(store, cfg.aliases)
+        await share_basis_at_start(store, net.share_accounts)
         await _follow(cfg, store, ledger, net, epochs, stop)
     finally:
         await ledger.close()
@@ -135,14 +140,18 @@ async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkI
                              stall_timeout_s=cfg.ogmios.stall_timeout_s,
                              ssl_context=client_ssl(cfg.ogmios.url, cfg.ogmios.ca_file),
                              link=state.link)
-    capture = RewardCapture(store, ledger, state,
-                            live_distance=(net.k if cfg.indexer.live_distance_blocks is None
-                                           else cfg.indexer.live_distance_blocks))
+    live = net.k if cfg.indexer.live_distance_blocks is None else cfg.indexer.live_distance_blocks
+    capture = RewardCapture(store, ledger, state, live_distance=live)
+    pledge = PledgeWatch(store, state, live_distance=live,
+                         interval_s=cfg.indexer.pledge_check_interval_s)
     writer.after_commit.append(capture.notify)
+    writer.after_commit.append(pledge.on_commit)
     ops = OpsKit(cfg, store, net, state, follower,
                  lambda slot: writer.epochs.calendar.slot_time_ms(slot),
                  (await store.get_meta("network")) or {})
     writer.after_commit += ops.hooks
+    for name, _, help_text in PLEDGE_GAUGES:  # per pool, read at each scrape
+        ops.metrics.register_gauge(name, help_text, ["pool_id"], partial(pledge.series, name))
 
     async def points() -> list[Point | None]:
         pts: list[Point | None] = list(await store.intersection_points(net.k))

@@ -113,6 +113,14 @@ VIEWS = {
                         " stake_address",
     "reward_reconciliation": "SELECT * FROM reward_reconciliation ORDER BY pool_id, epoch_no,"
                              " source_b",
+    "owner_payout": "SELECT * FROM owner_payout ORDER BY kind, pool_id, stake_address, slot,"
+                    " amount_lovelace",
+    "owner_settlement": "SELECT * FROM owner_settlement ORDER BY pool_id, stake_address",
+    # seconds_to_snapshot follows the wall clock
+    "pledge_watch": "SELECT pool_id, epoch_no, snapshot_epoch_no, pledge_lovelace,"
+                    " owners_delegated_balance_lovelace, owners_reward_balance_lovelace,"
+                    " shortfall_lovelace, snapshot_slot, at_risk, undelegated_owners"
+                    " FROM pledge_watch ORDER BY pool_id",
 }
 
 

@@ -25,7 +25,7 @@ reward follows the ledger's formula (``leader_reward`` of the demo's simulated l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -94,11 +94,16 @@ class Story:
         return max(self.by_epoch)
 
 
-def build_story(*, epochs: int = 7, variant: str = "main", fork_from: tuple[int, int] = (2, 6)
-                ) -> Story:
+Extra = Mapping[tuple[int, int], Callable[[Purse], list[Json]]]
+
+
+def build_story(*, epochs: int = 7, variant: str = "main", fork_from: tuple[int, int] = (2, 6),
+                extra: Extra | None = None) -> Story:
     """The story's chain over ``epochs`` epochs. ``variant="fork"`` is the same chain up to
     block ``fork_from`` (epoch, index), then another branch: other issuers there (alpha makes
-    two more blocks in E2) and other block ids from there on; the transactions are the same."""
+    two more blocks in E2) and other block ids from there on; the transactions are the same.
+    ``extra`` adds transactions, made with the story's purse, at (epoch, block index) places
+    the story leaves empty."""
     net = reward_network()
     nid = net.network_id
     cb = ChainBuilder(net, default_issuer=OTHER)
@@ -146,6 +151,9 @@ def build_story(*, epochs: int = 7, variant: str = "main", fork_from: tuple[int,
     events: dict[tuple[int, int], Callable[[], list[Json]]] = {
         (0, 0): fund, (0, 1): register_pools, (1, 2): mir, (1, 4): payment, (2, 5): retire,
         (3, 1): deregister, (4, 0): withdraw_refund}
+    for at, make_extra in (extra or {}).items():
+        assert at not in events, f"the story already has a transaction at {at}"
+        events[at] = lambda make_extra=make_extra: make_extra(purse)
     story = Story(net, [])
     parent: Json | None = None
     for epoch in range(epochs):

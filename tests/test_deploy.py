@@ -402,7 +402,10 @@ def test_dashboard_json() -> None:
     sql = " ".join(t["rawSql"] for _, t in _sql_targets())
     for needle in ("stake_share", "op_rewards_lovelace", "stake_rewards_lovelace",
                    "pledge_met", "rewards_status", "updated_at", "pool_certificate",
-                   "account_alias", "pool_name", "balances_complete"):
+                   "account_alias", "pool_name", "balances_complete",
+                   # settlement and pledge (owner statements)
+                   "FROM owner_settlement", "due_lovelace", "FROM owner_payout",
+                   "FROM pledge_watch", "shortfall_lovelace", "seconds_to_snapshot"):
         assert needle in sql, needle
     # the Prometheus row: sync progress, blocks/s, lag, commit times
     exprs = " ".join(t.get("expr", "") for _, t in _targets())
@@ -417,6 +420,43 @@ def test_dashboard_json() -> None:
     assert steps[-1]["value"] <= 3600  # an initial sync is days behind: red
 
 
+ALERTING = DEPLOY / "grafana" / "provisioning" / "alerting" / "pledge.yml"
+
+
+def test_pledge_alert_rule_reads_the_gauge_the_indexer_exports() -> None:
+    """The provisioned rule queries the Prometheus datasource for the gauge that
+    indexer/sync/pledge.py exports, and fires above 0; compose mounts the provisioning."""
+    from indexer.sync.pledge import GAUGES
+
+    text = ALERTING.read_text()
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in (
+        DEPLOY / "docker-compose.yml").read_text()
+    gauge = GAUGES[0][0]
+    assert gauge == "indexer_pledge_shortfall_lovelace"
+    data = load_yaml(ALERTING)
+    if data is None:
+        assert f"expr: max by (pool_id) ({gauge})" in text and "datasourceUid: indexer-prom" in text
+        return
+    assert data["apiVersion"] == 1
+    (group,) = data["groups"]
+    (rule,) = group["rules"]
+    assert rule["uid"] and rule["title"] and rule["condition"] == "C"
+    steps = {d["refId"]: d for d in rule["data"]}
+    assert steps["A"]["datasourceUid"] == "indexer-prom"  # provisioning/datasources
+    assert ds_uid_exists("indexer-prom")
+    assert steps["A"]["model"]["expr"] == f"max by (pool_id) ({gauge})"
+    assert steps["B"]["model"] == {"refId": "B", "type": "reduce", "expression": "A",
+                                   "reducer": "last"}
+    threshold = steps["C"]["model"]
+    assert threshold["expression"] == "B"
+    assert threshold["conditions"][0]["evaluator"] == {"type": "gt", "params": [0]}
+    assert "$labels.pool_id" in rule["annotations"]["summary"]
+
+
+def ds_uid_exists(uid: str) -> bool:
+    return f"uid: {uid}" in DATASOURCES.read_text()
+
+
 def test_dashboard_reads_only_public_views() -> None:
     seen: set[str] = set()
     for where, sql in queries():
@@ -424,7 +464,8 @@ def test_dashboard_reads_only_public_views() -> None:
         assert rels, f"{where}: no relation found in its SQL"
         assert rels <= set(PUBLIC_VIEWS), f"{where} reads {sorted(rels - set(PUBLIC_VIEWS))}"
         seen |= rels
-    assert {"chain_tip", "pool_epoch", "pool_owner_epoch", "pool_certificate"} <= seen
+    assert {"chain_tip", "pool_epoch", "pool_owner_epoch", "pool_certificate", "pledge_watch",
+            "owner_payout", "owner_settlement"} <= seen
 
 
 def test_relation_parser() -> None:

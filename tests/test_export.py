@@ -39,7 +39,8 @@ def row(**changes: Any) -> dict[str, Any]:
         "rewards_lovelace": 170_000_002, "spendable_epoch": 452, "rewards_status": "credited",
         "epoch_start": datetime(2023, 11, 21, 21, 44, 51, tzinfo=UTC),
         "mir_lovelace": 0, "withdrawn_lovelace": 12_345_678, "real_rewards_lovelace": 0,
-        "reward_balance_lovelace": None,
+        "reward_balance_lovelace": None, "member_rewards_lovelace": 0,
+        "owed_lovelace": 340_000_004, "paid_lovelace": 170_000_002, "due_lovelace": 170_000_002,
     }
     base.update(changes)
     return base

@@ -107,10 +107,12 @@ async def seed_dbsync(dsn: str, cases: list[dict[str, Any]]) -> None:
             for a in accounts:
                 share = Fraction(stake.get(a, 0), total) if total else Fraction(1, len(accounts))
                 await store.execute(
-                    "INSERT INTO pool_owner_epoch_row VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                    "true, $8, $9::numeric / $10::numeric)", e - 1, pool, e, dbsync_cred(a),
-                    dbsync_stake_address(a), a in owners, a == ra, stake.get(a, 0),
-                    share.numerator, share.denominator)
+                    "INSERT INTO pool_owner_epoch_row (boundary_epoch, pool_id, epoch_no, cred, "
+                    "stake_address, is_owner, is_reward_account, delegated_to_pool, "
+                    "balance_lovelace, stake_share, share_weight) VALUES ($1, $2, $3, $4, $5, "
+                    "$6, $7, true, $8, $9::numeric / $10::numeric, $8)", e - 1, pool, e,
+                    dbsync_cred(a), dbsync_stake_address(a), a in owners, a == ra,
+                    stake.get(a, 0), share.numerator, share.denominator)
             for i in range(case["blocks_by_pool"] or 1):
                 slot = case["dbsync_pool_id"] * 10_000 + e * 100 + i
                 await store.execute("INSERT INTO block VALUES ($1, $1, $2, $3, 'shelley', $4, 0)",

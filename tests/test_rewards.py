@@ -18,7 +18,13 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from indexer.accounting.rewards import PoolSplit, apportion, operator_split, split_pool_epoch
+from indexer.accounting.rewards import (
+    PoolSplit,
+    apportion,
+    member_reward,
+    operator_split,
+    split_pool_epoch,
+)
 
 MAX_SUPPLY = 45_000_000_000_000_000
 CRED = st.binary(min_size=29, max_size=29).map(bytes.hex)
@@ -187,6 +193,58 @@ def test_split_pool_epoch_edges() -> None:
     # No owners at all: the reward account, the only account, takes F as well.
     lonely = split_pool_epoch(1_000, 500, 100, Fraction(0), [], {"ra": 10})
     assert (lonely.op, lonely.stake) == ({"ra": 100}, {"ra": 400})
+
+
+@given(pool_epochs(), st.data())
+def test_split_by_weights_keeps_s_whole(
+    case: tuple[int, int, int, Fraction, list[str], dict[str, int]], data: st.DataObject,
+) -> None:
+    """The delegated-owners basis (docs/spec.md §4) as the materialization gives it: weights
+    for some accounts only (their balances, or 1 each); Σ stake = S still, nothing for the
+    others, and F is untouched."""
+    total, leader, cost, margin, owners, balances = case
+    takers = data.draw(st.lists(st.sampled_from(sorted(balances)), min_size=1, unique=True))
+    equal = data.draw(st.booleans())
+    weights = {k: 1 if equal else balances[k] for k in takers}
+    split = split_pool_epoch(total, leader, cost, margin, owners, balances, weights)
+    plain = split_pool_epoch(total, leader, cost, margin, owners, balances)
+    assert (split.operator_fees, split.stake_rewards, split.op) == (
+        plain.operator_fees, plain.stake_rewards, plain.op)
+    assert sum(split.stake.values()) == split.stake_rewards
+    assert sum(split.share.values()) == 1
+    for key in set(balances) - set(takers):
+        assert split.stake[key] == 0 and split.share[key] == 0
+    for key in takers:
+        assert abs(split.stake[key] - split.stake_rewards * split.share[key]) < 1
+
+
+def test_split_by_weights_hand_case() -> None:
+    # The hand case above on the delegated-owners basis: "cc" (the reward account) takes no
+    # part, "aa" and "bb" share S = 210 by their balances 1 : 1; if neither were delegated they
+    # would share it equally (weights 1 : 1) all the same.
+    split = split_pool_epoch(1_001, 400, 100, Fraction(1, 10), ["bb", "aa"],
+                             {"aa": 1, "bb": 1, "cc": 2}, {"aa": 1, "bb": 1})
+    assert split.stake == {"aa": 105, "bb": 105, "cc": 0}
+    assert split.share == {"aa": Fraction(1, 2), "bb": Fraction(1, 2), "cc": Fraction(0)}
+    assert split.rewards == {"aa": 200, "bb": 200, "cc": 0}
+    only_bb = split_pool_epoch(1_001, 400, 100, Fraction(1, 10), ["bb", "aa"],
+                               {"aa": 5, "bb": 0, "cc": 2}, {"bb": 0})
+    assert only_bb.stake == {"aa": 0, "bb": 210, "cc": 0}  # its weight is 0: it alone takes part
+    with pytest.raises(ValueError, match="weights"):
+        split_pool_epoch(1_001, 400, 100, Fraction(1, 10), ["aa"], {"aa": 1, "cc": 1},
+                         {"zz": 1})
+
+
+def test_member_reward_hand_cases() -> None:
+    # floor((R - c) * (1 - m) * t / σ): (10_340 - 340) * 49/50 * 1/4 = 2_450
+    assert member_reward(10_340, 340, Fraction(1, 50), 25, 100) == 2_450
+    # 9_999 * 9/10 * 1/3 = 2_999.7: the floor
+    assert member_reward(10_339, 340, Fraction(1, 10), 1, 3) == 2_999
+    assert member_reward(340, 340, Fraction(1, 50), 1, 2) == 0  # R <= c
+    assert member_reward(10_340, 340, Fraction(1, 50), 0, 100) == 0
+    assert member_reward(10_340, 340, Fraction(1, 50), 1, 0) == 0  # no stake at all
+    with pytest.raises(TypeError):
+        member_reward(10_340, 340, 0.02, 1, 2)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from tests.reward_scenarios import (
     ALPHA,
     BETA,
     CAROL,
+    COST,
     DAN,
     DELTA,
     ED,
@@ -218,7 +219,22 @@ async def test_live_rewards_provisional_then_credited_lost_and_other_credits(dsn
     # deposit refunds at B(4): eps's RA ED is registered, delta's DAN is not
     assert events(final, "pool_deposit_refund") == {
         (ED_ADDR, EPS.id, RETIRE_AT, RETIRE_AT, POOL_DEPOSIT, "chain")}
-    assert {r["kind"] for r in final["reward_event"]} == {"leader", "mir", "pool_deposit_refund"}
+    # member rewards (docs/spec.md §5): alpha's reward account CAROL is a delegator, not an
+    # owner: floor((R - c) * (1 - m) * t / σ) with her stake t in the ledger's snapshot, her
+    # own (not part of L); owners get none
+    def member(f: PoolFigures) -> int:
+        carol_stake = f.delegators[CAROL.stake_hex]
+        return int((f.total - COST) * (1 - Fraction(1, 50)) * Fraction(carol_stake, f.pool_stake))
+    assert events(final, "member") == {
+        (CAROL_ADDR, ALPHA.id, e, e + 2, member(figures[e][ALPHA.id]), "ledger")
+        for e in (2, 3, 4)}
+    for e in (2, 3, 4, 5):
+        rows = owner_rows(final, ALPHA.id, e)
+        assert rows[CAROL.stake_hex]["member_rewards_lovelace"] == member(figures[e][ALPHA.id])
+        assert {r["member_rewards_lovelace"] for c, r in rows.items() if c != CAROL.stake_hex} \
+            == {0}
+    assert {r["kind"] for r in final["reward_event"]} == {"leader", "member", "mir",
+                                                            "pool_deposit_refund"}
     assert DAN.stake_address(NID) not in {r["stake_address"] for r in final["reward_event"]}
 
     # rewardAccountSummaries: asked at the cursor for what B(x) credited, once per epoch;

@@ -12,10 +12,16 @@ spendable_epoch, rewards_status``) plus:
 * ``withdrawn_lovelace``: withdrawals by the account during the spendable epoch;
 * ``real_rewards_lovelace``: leader (and, where known, member) credits that actually landed in
   the account: the whole leader reward for the reward account, 0 for a pure owner;
-* ``reward_balance_lovelace``: the account's reward balance, or ``None`` if unknown;
+* ``reward_balance_lovelace``: the account's reward balance once the start of the spendable
+  epoch credited it (credits minus withdrawals, as far as the indexer knows them), or ``None``
+  for a spendable epoch the chain has not reached;
 * ``balances_complete``: ``False`` when the database started after Byron (docs/spec.md §9);
 * ``alias``: the account's name from the config's ``[aliases]``, or ``None``;
 * ``pool_ticker``: the pool's ticker from its verified metadata (``pool_name``), or ``None``.
+* ``member_rewards_lovelace``: the account's own member reward (``None``: not known);
+* ``owed_lovelace``, ``paid_lovelace``, ``due_lovelace``: the account's settlement as of the
+  row's spendable epoch (``owner_settlement`` up to then: rewards of credited and imported
+  epochs so far, payouts up to that epoch, owed − paid).
 
 Money stays integer lovelace until the last step; ADA amounts are printed from integers with
 ``divmod``, never through a float. ``None`` (a reward not known yet, a value not tracked) is
@@ -53,6 +59,7 @@ SPEC_COLUMNS = (
 EXTRA_COLUMNS = (
     "epoch_start", "mir_lovelace", "withdrawn_lovelace", "real_rewards_lovelace",
     "reward_balance_lovelace", "balances_complete", "alias", "pool_ticker",
+    "member_rewards_lovelace", "owed_lovelace", "paid_lovelace", "due_lovelace",
 )
 COLUMNS = SPEC_COLUMNS + EXTRA_COLUMNS
 ADASTRY_COLUMNS = (
@@ -254,8 +261,9 @@ def to_adastry_multiowner(rows: Iterable[Mapping[str, Any]]) -> str:
     * Amounts are ADA with 6 decimals, exact (``Σ`` of the rows' lovelace is preserved: the
       splits are not floored per account as in the original). ``Stake Share`` is rounded
       half-even to 10 decimals. ``Active Stake`` = balance + reward balance when the reward
-      balance is known, else the balance. ``Withdrawable`` (the reward balance) and any other
-      unknown value is empty, as are the fiat columns.
+      balance is known, else the balance. ``Withdrawable`` is the reward balance at the start
+      of the spendable epoch (credits − withdrawals); it and any other unknown value is empty,
+      as are the fiat columns.
     """
     rows = list(rows)
     _records(rows)  # the same checks of every column as the other formats

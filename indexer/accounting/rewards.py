@@ -7,8 +7,10 @@ double) would move floors by a lovelace.
 * ``operator_split`` turns the ledger's ``totalRewards`` R and ``leaderReward`` L into operator
   fees F and the owners' stake rewards S = L - F.
 * ``apportion`` divides an amount by weights to the lovelace (largest remainder, ties by key).
-* ``split_pool_epoch`` does both for one pool-epoch: F equally among the owners, S by balance
-  share among owners ∪ {reward account}.
+* ``split_pool_epoch`` does both for one pool-epoch: F equally among the owners, S by stake
+  share among the accounts that take part (owners ∪ {reward account} by balance on the
+  "certificate" basis, or the weights the share basis gives them: docs/spec.md §4).
+* ``member_reward`` is the ledger's reward of a delegator that is not an owner.
 
 Keys are stake credential hex strings; only their sort order matters here (it breaks ties).
 """
@@ -21,7 +23,7 @@ from fractions import Fraction
 from math import lcm
 from numbers import Rational
 
-__all__ = ["PoolSplit", "apportion", "operator_split", "split_pool_epoch"]
+__all__ = ["PoolSplit", "apportion", "member_reward", "operator_split", "split_pool_epoch"]
 
 
 def _check_lovelace(name: str, value: object) -> int:
@@ -144,11 +146,13 @@ class PoolSplit:
         return {key: self.op[key] + self.stake[key] for key in self.op}
 
 
-def _shares(balances: Mapping[str, int]) -> dict[str, Fraction]:
-    total = sum(balances.values())
-    if total == 0:
-        return {key: Fraction(1, len(balances)) for key in sorted(balances)}
-    return {key: Fraction(balances[key], total) for key in sorted(balances)}
+def _shares(weights: Mapping[str, int], keys: Sequence[str]) -> dict[str, Fraction]:
+    """Each key's share of ``weights`` (equal among the weighted keys if they weigh 0); 0 for
+    a key without weight."""
+    total = sum(weights.values())
+    return {key: Fraction(0) if key not in weights
+            else Fraction(1, len(weights)) if total == 0 else Fraction(weights[key], total)
+            for key in sorted(keys)}
 
 
 def _check_accounts(owners: Sequence[str], balances: Mapping[str, int]) -> None:
@@ -172,27 +176,53 @@ def split_pool_epoch(
     margin: Fraction,
     owners: Sequence[str],
     balances: Mapping[str, int],
+    weights: Mapping[str, int] | None = None,
 ) -> PoolSplit:
     """Split one pool-epoch's leader reward among Accounts = owners ∪ {reward account}.
 
     ``balances`` maps every account (owners and the reward account) to ``balance_i(e)``; the
     reward account is the one key that is not in ``owners``, or an owner. F goes to the owners
-    in equal parts, S to every account by balance share (equal shares if all balances are 0).
+    in equal parts. S goes by ``weights``: the accounts that take part in the stake share and
+    their weights (docs/spec.md §4; default: every account by balance, the "certificate"
+    basis), in equal parts if they all weigh 0; an account without weight gets no part of S.
 
     A certificate with no owners at all (the ledger allows an empty owner set) has nobody to
     share F with equally; F then goes to the reward account, the only account, which receives
     the whole leader reward anyway. Raises ``ValueError`` as ``operator_split`` does, and for
-    balances that do not match the owners.
+    balances or weights that do not match the owners.
     """
     _check_accounts(owners, balances)
+    weights = dict(balances) if weights is None else dict(weights)
+    for key, value in weights.items():
+        _check_lovelace(f"weight of {key!r}", value)
+    if not weights or set(weights) - set(balances):
+        raise ValueError(f"weights {sorted(weights)} must name some of the accounts "
+                         f"{sorted(balances)}")
     fees, stake_rewards = operator_split(total_rewards, leader_reward, cost, margin)
     fee_takers = list(dict.fromkeys(owners)) or list(balances)
     op_owners = apportion(fees, dict.fromkeys(fee_takers, 1))
     op = {key: op_owners.get(key, 0) for key in sorted(balances)}
+    stake_parts = apportion(stake_rewards, weights)
     return PoolSplit(
         operator_fees=fees,
         stake_rewards=stake_rewards,
         op=op,
-        stake=apportion(stake_rewards, balances),
-        share=_shares(balances),
+        stake={key: stake_parts.get(key, 0) for key in sorted(balances)},
+        share=_shares(weights, list(balances)),
     )
+
+
+def member_reward(total_rewards: int, cost: int, margin: Fraction, stake: int,
+                  pool_stake: int) -> int:
+    """The ledger's member reward of a delegator that is not an owner (docs/spec.md §5):
+    ``floor((R - c) * (1 - m) * t / σ)`` for ``R > c``, else 0; ``t`` the member's stake and
+    ``σ`` the pool's stake in the snapshot."""
+    r = _check_lovelace("total_rewards", total_rewards)
+    c = _check_lovelace("cost", cost)
+    t = _check_lovelace("stake", stake)
+    sigma = _check_lovelace("pool_stake", pool_stake)
+    m = _check_ratio("margin", margin)
+    if r <= c or sigma == 0:
+        return 0
+    rest = 1 - m
+    return (r - c) * rest.numerator * t // (rest.denominator * sigma)

@@ -119,6 +119,7 @@ CREATE TABLE pool_cert (
     PRIMARY KEY (slot, tx_index, cert_index)
 );
 CREATE INDEX pool_cert_pool ON pool_cert (pool_hash, slot);
+CREATE INDEX pool_cert_reward ON pool_cert (reward_cred) WHERE kind = 'registration';
 
 CREATE TABLE withdrawal_row (
     slot          bigint NOT NULL,
@@ -184,6 +185,10 @@ CREATE TABLE pool_epoch_row (
     accounts_balance_lovelace bigint NOT NULL,
     owners_balance_lovelace   bigint NOT NULL,
     owners_delegated_balance_lovelace bigint NOT NULL,
+    -- the share basis that produced the accounts' shares (docs/spec.md §4); a change of the
+    -- setting re-splits every epoch (indexer/accounting/splits.py apply_share_basis)
+    share_accounts   text NOT NULL DEFAULT 'certificate'
+                     CHECK (share_accounts IN ('certificate', 'delegated_owners')),
     PRIMARY KEY (pool_id, epoch_no)
 );
 CREATE INDEX pool_epoch_row_boundary ON pool_epoch_row (boundary_epoch);
@@ -200,6 +205,8 @@ CREATE TABLE pool_owner_epoch_row (
     delegated_to_pool boolean NOT NULL,
     balance_lovelace  bigint NOT NULL,
     stake_share       numeric NOT NULL,
+    -- the account's weight in the stake share (function share_weight); null: no part in it
+    share_weight      bigint,
     PRIMARY KEY (pool_id, epoch_no, cred)
 );
 CREATE INDEX pool_owner_epoch_row_boundary ON pool_owner_epoch_row (boundary_epoch);
@@ -243,6 +250,9 @@ CREATE TABLE owner_reward (
     cred           bytea NOT NULL,
     op_rewards     bigint NOT NULL,
     stake_rewards  bigint NOT NULL,
+    -- the account's own member reward (docs/spec.md §5): 0 for owners, null when the source
+    -- does not tell (imports)
+    member_rewards bigint,
     PRIMARY KEY (pool_id, epoch_no, source, cred)
 );
 CREATE INDEX owner_reward_boundary ON owner_reward (boundary_epoch);
@@ -324,18 +334,85 @@ CREATE TABLE account_alias_row (
     alias         text NOT NULL UNIQUE
 );
 
--- ---------------------------------------------------------------------------------------------
--- Ledger rules used by several queries, written once.
+-- Value moved by transactions that withdraw from a pool's reward account (the candidates for
+-- owner_payout): their staked outputs (lovelace > 0) and the staked outputs they spend
+-- (lovelace < 0), one row per output (utxo_tx, utxo_idx). Chain rows, tagged by slot.
+CREATE TABLE payout_flow (
+    slot      bigint NOT NULL,
+    tx_index  integer NOT NULL,
+    tx_id     bytea NOT NULL,
+    epoch_no  integer NOT NULL,
+    utxo_tx   bytea NOT NULL,
+    utxo_idx  integer NOT NULL,
+    cred      bytea,
+    ptr_slot  bigint,
+    ptr_tx    integer,
+    ptr_cert  integer,
+    lovelace  bigint NOT NULL,
+    PRIMARY KEY (slot, tx_index, utxo_tx, utxo_idx)
+);
 
--- Whether each credential of `creds` is registered now: its latest registration or
--- deregistration certificate is a registration (credentials never registered are absent).
+-- Payouts entered by hand (`indexer payout add`): not chain rows, never rolled back.
+CREATE TABLE recorded_payout (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pool_id       text NOT NULL,
+    stake_address text NOT NULL,
+    tx_id         bytea,
+    epoch_no      integer,  -- the indexer's epoch when it was recorded
+    amount        bigint NOT NULL CHECK (amount > 0),
+    note          text,
+    recorded_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- Ledger rules used by several queries, written once. The facts "now" are views (a public view
+-- reads them with its owner's rights, so that the read-only role needs no access to tables;
+-- a function reading a table would run with the caller's); the functions the daemon's queries
+-- use filter them (inlined, the filter reaches the tables' indexes).
+
+-- Each credential's registration now: its latest registration or deregistration certificate
+-- is a registration (credentials never registered are absent).
+CREATE VIEW stake_registration AS
+SELECT DISTINCT ON (e.cred) e.cred, e.kind = 0 AS registered
+FROM stake_event e
+WHERE e.kind IN (0, 1)
+ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC;
+
+-- The pool each credential is delegated to now: its latest certificate is a delegation, and
+-- that pool was not reaped since (POOLREAP clears delegations).
+CREATE VIEW stake_delegation AS
+SELECT l.cred, l.pool_hash
+FROM (SELECT DISTINCT ON (e.cred) e.cred, e.kind, e.pool_hash, e.epoch_no
+      FROM stake_event e
+      ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC) l
+WHERE l.kind = 2
+  AND NOT EXISTS (SELECT 1 FROM pool_reap r
+                  WHERE r.pool_hash = l.pool_hash AND r.boundary_epoch > l.epoch_no);
+
+-- Every live (unspent) staked output with the credential it counts for: base addresses, and
+-- pointer addresses (`via_pointer`; they carry no stake from Conway on) pointing to a
+-- registration that is still live.
+CREATE VIEW live_stake_output AS
+SELECT u.cred, u.lovelace, false AS via_pointer
+FROM utxo u
+WHERE u.cred IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM utxo_spent x WHERE x.tx_id = u.tx_id AND x.idx = u.idx)
+UNION ALL
+SELECT e.cred, u.lovelace, true
+FROM utxo u
+JOIN stake_event e ON e.kind = 0 AND e.slot = u.ptr_slot AND e.tx_index = u.ptr_tx
+                  AND e.cert_index = u.ptr_cert
+WHERE u.ptr_slot IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM utxo_spent x WHERE x.tx_id = u.tx_id AND x.idx = u.idx)
+  AND NOT EXISTS (SELECT 1 FROM stake_event d
+                  WHERE d.cred = e.cred AND d.kind = 1
+                    AND (d.slot, d.tx_index, d.cert_index) > (e.slot, e.tx_index, e.cert_index));
+
+-- Whether each credential of `creds` is registered now (absent: never registered).
 CREATE FUNCTION stake_registered(creds bytea[])
 RETURNS TABLE (cred bytea, registered boolean)
 LANGUAGE sql STABLE AS $$
-    SELECT DISTINCT ON (e.cred) e.cred, e.kind = 0
-    FROM stake_event e
-    WHERE e.cred = ANY (creds) AND e.kind IN (0, 1)
-    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
+    SELECT r.cred, r.registered FROM stake_registration r WHERE r.cred = ANY (creds)
 $$;
 
 -- The latest registration certificate of each pool (of `pools`, or every pool when null) among
@@ -370,6 +447,47 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN source = 'import' THEN 0
                 WHEN problem IS NULL THEN CASE WHEN source = 'ledger' THEN 1 ELSE 2 END
                 WHEN source = 'ledger' THEN 3 ELSE 4 END
+$$;
+
+-- The live UTxO stake of each credential of `creds` now (pointer addresses when `pointers`).
+CREATE FUNCTION live_balance(creds bytea[], pointers boolean)
+RETURNS TABLE (cred bytea, lovelace numeric)
+LANGUAGE sql STABLE AS $$
+    SELECT o.cred, sum(o.lovelace)
+    FROM live_stake_output o
+    WHERE o.cred = ANY (creds) AND (pointers OR NOT o.via_pointer)
+    GROUP BY o.cred
+$$;
+
+-- The pool each credential of `creds` is delegated to now.
+CREATE FUNCTION pool_delegation(creds bytea[])
+RETURNS TABLE (cred bytea, pool_hash bytea)
+LANGUAGE sql STABLE AS $$
+    SELECT d.cred, d.pool_hash FROM stake_delegation d WHERE d.cred = ANY (creds)
+$$;
+
+-- An account's weight in its pool-epoch's stake share (docs/spec.md §4, the share basis), null
+-- when it takes no part: "certificate": its balance, for every account; "delegated_owners": the
+-- balance of the owners delegated to the pool, or 1 for every owner when none is delegated (the
+-- owners share equally); a certificate without owners leaves the reward account alone either
+-- way. `owners_delegated` and `owners` count the pool-epoch's accounts of each kind.
+CREATE FUNCTION share_weight(basis text, is_owner boolean, delegated boolean, balance bigint,
+                             owners_delegated bigint, owners bigint)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN basis = 'certificate' OR owners = 0 THEN balance
+                WHEN owners_delegated = 0 THEN CASE WHEN is_owner THEN 1 END
+                WHEN is_owner AND delegated THEN balance END
+$$;
+
+-- The stake share of an account of weight `weight` among `n` weighted accounts of total
+-- weight `total`: equal parts when the total is 0; 0 for an account without weight.
+CREATE FUNCTION stake_share_of(weight bigint, total numeric, n bigint)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN weight IS NULL THEN 0::numeric
+                WHEN total = 0 THEN 1::numeric / n
+                ELSE weight::numeric / total END
 $$;
 
 -- ---------------------------------------------------------------------------------------------
@@ -420,7 +538,18 @@ SELECT s.boundary_epoch, p.reward_cred, p.reward_account, p.pool_id, 'leader', p
 FROM reward_settlement s
 JOIN pool_epoch_row p ON p.pool_id = s.pool_id AND p.epoch_no = s.epoch_no
 JOIN pool_reward_effective eff ON eff.pool_id = s.pool_id AND eff.epoch_no = s.epoch_no
-WHERE s.ra_registered AND eff.leader_reward > 0;
+WHERE s.ra_registered AND eff.leader_reward > 0
+UNION ALL
+-- member rewards (docs/spec.md §5) go to accounts that are not owners: the reward account
+SELECT s.boundary_epoch, a.cred, a.stake_address, a.pool_id, 'member', a.epoch_no,
+       a.epoch_no + 2, o.member_rewards, eff.source
+FROM reward_settlement s
+JOIN pool_reward_effective eff ON eff.pool_id = s.pool_id AND eff.epoch_no = s.epoch_no
+JOIN owner_reward o ON o.pool_id = s.pool_id AND o.epoch_no = s.epoch_no
+                   AND o.source = eff.source
+JOIN pool_owner_epoch_row a ON a.pool_id = o.pool_id AND a.epoch_no = o.epoch_no
+                           AND a.cred = o.cred
+WHERE s.ra_registered AND a.is_reward_account AND o.member_rewards > 0;
 
 CREATE VIEW reward_event AS
 SELECT r.stake_address, r.pool_id, r.kind, r.earned_epoch, r.spendable_epoch,
@@ -458,7 +587,8 @@ SELECT p.pool_id, p.epoch_no, p.reward_account, p.owners, p.pledge_lovelace, p.c
        CASE WHEN r.problem IS NULL THEN r.fee_uncertainty::integer END
            AS fee_uncertainty_lovelace,
        -- the product's own (docs/spec.md §7): false when the chain before the start is unknown
-       COALESCE((SELECT b.balances_complete FROM chain_start b), true) AS balances_complete
+       COALESCE((SELECT b.balances_complete FROM chain_start b), true) AS balances_complete,
+       p.share_accounts
 FROM pool_epoch_row p
 LEFT JOIN pool_reward_effective r ON r.pool_id = p.pool_id AND r.epoch_no = p.epoch_no
 LEFT JOIN reward_settlement s ON s.pool_id = p.pool_id AND s.epoch_no = p.epoch_no;
@@ -474,7 +604,9 @@ SELECT a.pool_id, a.epoch_no, a.stake_address, a.is_owner, a.is_reward_account,
            AS rewards_lovelace,
        a.epoch_no + 2 AS spendable_epoch,
        pe.rewards_status,
-       pe.rewards_source, pe.fee_uncertainty_lovelace, pe.balances_complete
+       pe.rewards_source, pe.fee_uncertainty_lovelace, pe.balances_complete,
+       CASE WHEN pe.rewards_status = 'lost' THEN 0 ELSE o.member_rewards END
+           AS member_rewards_lovelace
 FROM pool_owner_epoch_row a
 JOIN pool_epoch pe ON pe.pool_id = a.pool_id AND pe.epoch_no = a.epoch_no
 LEFT JOIN pool_reward_effective r ON r.pool_id = a.pool_id AND r.epoch_no = a.epoch_no
@@ -543,3 +675,205 @@ CROSS JOIN LATERAL (
 ) f
 WHERE a.source = 'ledger' AND a.problem IS DISTINCT FROM 'unreadable';
 COMMENT ON VIEW reward_reconciliation IS 'Public view (docs/spec.md §7): one row per pool-epoch with two sources.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Owner statements (second round): the reward balances the indexer knows, what threatens the
+-- next snapshot's pledge, and what reached each owner.
+
+-- Every credit to a reward account with the epoch of the withdrawal that took it (null: still
+-- in the account). A withdrawal always takes the whole balance (docs/spec.md §6), and credits
+-- at B(x) come before the withdrawals of epoch x, so a credit goes with the first withdrawal of
+-- its boundary's epoch or later. The reward balance once B(x) credited it, before the
+-- withdrawals of x, is then Σ amount over boundary_epoch <= x and withdrawn_epoch null or >= x:
+-- credits minus withdrawals, where a credit the indexer never saw (before its start, an epoch
+-- without figures) is never subtracted twice.
+CREATE VIEW reward_credit_span AS
+SELECT c.cred, c.stake_address, c.kind, c.boundary_epoch, c.amount,
+       (SELECT min(w.epoch_no) FROM withdrawal_row w
+         WHERE w.cred = c.cred AND w.epoch_no >= c.boundary_epoch) AS withdrawn_epoch
+FROM reward_credit_all c;
+
+-- At the tip, for every tracked pool: the pledge in effect for the next snapshot (taken at
+-- B(E+1) for epoch E+2, E = the tip's epoch: P_{E+2}) against what its owners delegated to the
+-- pool hold now (live UTxO, and the reward balances as far as the indexer knows them, with the
+-- leader reward that B(E+1) will credit before the snapshot), how short it falls, and the last
+-- slot whose state the snapshot takes (the last slot of E).
+CREATE VIEW pledge_watch AS
+WITH tip AS (
+    SELECT c.epoch_no, b.era NOT IN ('conway', 'dijkstra') AS pointers
+    FROM checkpoint c JOIN block b ON b.slot = c.slot
+), calendar AS (
+    -- where epoch E+1 starts, from the era summaries (the last era extrapolated, as
+    -- indexer/chain/epochs.py does) and the system start the daemon keeps in meta
+    SELECT x.slot + (tip.epoch_no + 1 - x.epoch)::bigint * x.length AS first_slot,
+           (SELECT (n.value ->> 'system_start')::timestamptz FROM meta n WHERE n.key = 'network')
+             + (x.time_s * 1000 + (tip.epoch_no + 1 - x.epoch)::bigint * x.length * x.slot_ms)
+               * interval '1 millisecond' AS starts_at
+    FROM tip, meta m
+    CROSS JOIN LATERAL jsonb_array_elements(m.value) s
+    CROSS JOIN LATERAL (SELECT (s #>> '{start,slot}')::bigint AS slot,
+                               (s #>> '{start,epoch}')::integer AS epoch,
+                               (s #>> '{start,time,seconds}')::bigint AS time_s,
+                               (s #>> '{parameters,epochLength}')::bigint AS length,
+                               COALESCE((s #>> '{parameters,slotLength,milliseconds}')::bigint,
+                                        (s #>> '{parameters,slotLength,seconds}')::bigint * 1000)
+                                   AS slot_ms) x
+    WHERE m.key = 'era_summaries' AND x.epoch <= tip.epoch_no + 1
+    ORDER BY x.epoch DESC
+    LIMIT 1
+), tracked AS (
+    -- [indexer] pools, as the daemon keeps them in meta; null = every pool
+    SELECT CASE WHEN jsonb_typeof(m.value -> 'pools') = 'array'
+                THEN ARRAY(SELECT decode(h, 'hex')
+                           FROM jsonb_array_elements_text(m.value -> 'pools') h) END AS pools
+    FROM (SELECT NULL) one LEFT JOIN meta m ON m.key = 'tracked_pools'
+), params AS (
+    -- P_{E+2} of every tracked pool (as function pool_registration), unless reaped
+    SELECT DISTINCT ON (c.pool_hash) c.*
+    FROM tip, tracked t, pool_cert c
+    WHERE c.kind = 'registration' AND c.active_epoch_no <= tip.epoch_no + 2
+      AND (t.pools IS NULL OR c.pool_hash = ANY (t.pools))
+      AND NOT EXISTS (SELECT 1 FROM pool_reap r
+                      WHERE r.pool_hash = c.pool_hash AND r.boundary_epoch > c.epoch_no
+                        AND r.boundary_epoch + 1 < tip.epoch_no + 2)
+    ORDER BY c.pool_hash, c.slot DESC, c.tx_index DESC, c.cert_index DESC
+), owners AS (
+    SELECT DISTINCT p.pool_id, p.pool_hash, o.cred, o.addr
+    FROM params p CROSS JOIN LATERAL unnest(p.owner_creds, p.owners) AS o (cred, addr)
+), pending AS (
+    -- the leader rewards of E-1 that B(E+1) credits before it takes the snapshot
+    SELECT pe.reward_cred AS cred, sum(eff.leader_reward) AS lovelace
+    FROM tip
+    JOIN pool_epoch_row pe ON pe.epoch_no = tip.epoch_no - 1
+    JOIN pool_reward_effective eff ON eff.pool_id = pe.pool_id AND eff.epoch_no = pe.epoch_no
+    WHERE eff.leader_reward > 0 AND pe.reward_cred IN (SELECT cred FROM owners)
+      AND (SELECT g.registered FROM stake_registration g WHERE g.cred = pe.reward_cred
+           LIMIT 1)
+      AND NOT EXISTS (SELECT 1 FROM reward_settlement s
+                      WHERE s.pool_id = pe.pool_id AND s.epoch_no = pe.epoch_no)
+    GROUP BY pe.reward_cred
+), rewards AS (
+    SELECT r.cred, sum(r.amount) AS lovelace
+    FROM reward_credit_span r
+    WHERE r.cred IN (SELECT cred FROM owners) AND r.withdrawn_epoch IS NULL
+    GROUP BY r.cred
+), stake AS (
+    SELECT o.pool_id, o.addr, COALESCE(u.lovelace, 0) AS utxo,
+           COALESCE(rw.lovelace, 0) + COALESCE(pd.lovelace, 0) AS rewards,
+           d.pool_hash IS NOT DISTINCT FROM o.pool_hash AS delegated
+    FROM owners o
+    CROSS JOIN tip
+    LEFT JOIN LATERAL (  -- per owner: the outputs' indexes, not a scan of the UTxO set
+        SELECT sum(x.lovelace) AS lovelace FROM live_stake_output x
+        WHERE x.cred = o.cred AND (tip.pointers OR NOT x.via_pointer)) u ON true
+    LEFT JOIN rewards rw ON rw.cred = o.cred
+    LEFT JOIN pending pd ON pd.cred = o.cred
+    LEFT JOIN LATERAL (  -- LIMIT: looked up per owner, not joined with every credential's
+        SELECT x.pool_hash FROM stake_delegation x WHERE x.cred = o.cred LIMIT 1) d ON true
+), per_pool AS (
+    SELECT pool_id,
+           COALESCE(sum(utxo) FILTER (WHERE delegated), 0) AS utxo,
+           COALESCE(sum(rewards) FILTER (WHERE delegated), 0) AS rewards,
+           array_agg(addr ORDER BY addr) FILTER (WHERE NOT delegated) AS undelegated
+    FROM stake GROUP BY pool_id
+)
+SELECT p.pool_id, tip.epoch_no, tip.epoch_no + 2 AS snapshot_epoch_no,
+       p.pledge AS pledge_lovelace,
+       COALESCE(s.utxo, 0)::bigint AS owners_delegated_balance_lovelace,
+       COALESCE(s.rewards, 0)::bigint AS owners_reward_balance_lovelace,
+       GREATEST(p.pledge - COALESCE(s.utxo, 0) - COALESCE(s.rewards, 0), 0)::numeric(20, 0)
+           AS shortfall_lovelace,
+       cal.first_slot - 1 AS snapshot_slot,
+       floor(extract(epoch FROM cal.starts_at - now()))::bigint AS seconds_to_snapshot,
+       p.pledge > COALESCE(s.utxo, 0) + COALESCE(s.rewards, 0) AS at_risk,
+       COALESCE(s.undelegated, '{}') AS undelegated_owners
+FROM params p
+CROSS JOIN tip
+LEFT JOIN calendar cal ON true
+LEFT JOIN per_pool s ON s.pool_id = p.pool_id;
+COMMENT ON VIEW pledge_watch IS 'Public view (docs/spec.md §7): one row per tracked pool, now.';
+
+-- Transfers from a pool's side to its owners. `chain`: in a transaction that withdraws from
+-- one of the pool's reward accounts, what an owner's stake credential (base or pointer
+-- address) gained: its outputs minus the outputs it spent and its own withdrawals, when
+-- positive (so the change of whoever pays, and a reward account paying itself, never count).
+-- Owners are those of the pool's certificates up to the transaction. `recorded`: entered with
+-- `indexer payout add`, unless the chain shows the same transfer.
+CREATE VIEW owner_payout AS
+WITH tx_pool AS (
+    -- the transactions (with stored flows) that withdraw from a reward account of the pool
+    SELECT DISTINCT w.slot, w.tx_index, w.tx_id, w.epoch_no, c.pool_id, c.pool_hash
+    FROM pool_cert c
+    JOIN withdrawal_row w ON w.cred = c.reward_cred
+                         AND (w.slot, w.tx_index) >= (c.slot, c.tx_index)
+    WHERE c.kind = 'registration'
+      AND EXISTS (SELECT 1 FROM pool_epoch_row pe WHERE pe.pool_id = c.pool_id)
+      AND EXISTS (SELECT 1 FROM payout_flow f WHERE f.slot = w.slot AND f.tx_index = w.tx_index)
+), owner AS (
+    SELECT DISTINCT t.slot, t.tx_index, t.tx_id, t.epoch_no, t.pool_id, o.cred, o.addr
+    FROM tx_pool t
+    JOIN pool_cert c ON c.kind = 'registration' AND c.pool_hash = t.pool_hash
+                    AND (c.slot, c.tx_index) <= (t.slot, t.tx_index)
+    CROSS JOIN LATERAL unnest(c.owner_creds, c.owners) AS o (cred, addr)
+), chain AS NOT MATERIALIZED (
+    SELECT o.pool_id, o.addr AS stake_address, encode(o.tx_id, 'hex') AS tx_id, o.slot,
+           o.epoch_no, g.lovelace::bigint AS amount_lovelace
+    FROM owner o
+    CROSS JOIN LATERAL (
+        SELECT COALESCE((SELECT sum(f.lovelace) FROM payout_flow f
+                         LEFT JOIN stake_event e ON f.cred IS NULL AND e.kind = 0
+                              AND e.slot = f.ptr_slot AND e.tx_index = f.ptr_tx
+                              AND e.cert_index = f.ptr_cert
+                         WHERE f.slot = o.slot AND f.tx_index = o.tx_index
+                           AND COALESCE(f.cred, e.cred) = o.cred), 0)
+             - COALESCE((SELECT sum(w.amount) FROM withdrawal_row w
+                         WHERE w.slot = o.slot AND w.tx_index = o.tx_index
+                           AND w.cred = o.cred), 0) AS lovelace
+    ) g
+    WHERE g.lovelace > 0
+)
+SELECT c.pool_id, c.stake_address, c.tx_id, c.slot, c.epoch_no, c.amount_lovelace,
+       'chain'::text AS kind, NULL::text AS note
+FROM chain c
+UNION ALL
+SELECT r.pool_id, r.stake_address, encode(r.tx_id, 'hex'), NULL, r.epoch_no, r.amount,
+       'recorded', r.note
+FROM recorded_payout r
+WHERE NOT EXISTS (SELECT 1 FROM chain c
+                  WHERE c.pool_id = r.pool_id AND c.stake_address = r.stake_address
+                    AND c.tx_id = encode(r.tx_id, 'hex'));
+COMMENT ON VIEW owner_payout IS 'Public view (docs/spec.md §7): one row per transfer from the pool''s side to an owner.';
+
+-- Per tracked pool and account: what it is owed (its rewards of credited and imported epochs),
+-- what was paid to it (owner_payout), what is due, and the last spendable epoch counted.
+-- `kept_lovelace`: the part of `owed` from epochs in which the account was itself the reward
+-- account (credited to it, it never leaves); `to_transfer_lovelace` = owed - kept - paid.
+CREATE VIEW owner_settlement AS
+WITH owed AS (
+    SELECT o.pool_id, o.stake_address,
+           sum(o.rewards_lovelace) AS owed,
+           sum(o.rewards_lovelace) FILTER (WHERE o.is_reward_account) AS kept,
+           max(o.spendable_epoch) AS last_spendable_epoch
+    FROM pool_owner_epoch o
+    WHERE o.rewards_status IN ('credited', 'imported')
+    GROUP BY o.pool_id, o.stake_address
+), paid AS NOT MATERIALIZED (
+    SELECT p.pool_id, p.stake_address, sum(p.amount_lovelace) AS paid
+    FROM owner_payout p GROUP BY p.pool_id, p.stake_address
+), accounts AS (
+    SELECT DISTINCT a.pool_id, a.stake_address FROM pool_owner_epoch_row a
+    UNION
+    SELECT p.pool_id, p.stake_address FROM paid p
+)
+SELECT a.pool_id, a.stake_address,
+       COALESCE(o.owed, 0)::bigint AS owed_lovelace,
+       COALESCE(p.paid, 0)::bigint AS paid_lovelace,
+       (COALESCE(o.owed, 0) - COALESCE(p.paid, 0))::bigint AS due_lovelace,
+       o.last_spendable_epoch,
+       COALESCE(o.kept, 0)::bigint AS kept_lovelace,
+       (COALESCE(o.owed, 0) - COALESCE(o.kept, 0) - COALESCE(p.paid, 0))::bigint
+           AS to_transfer_lovelace
+FROM accounts a
+LEFT JOIN owed o ON o.pool_id = a.pool_id AND o.stake_address = a.stake_address
+LEFT JOIN paid p ON p.pool_id = a.pool_id AND p.stake_address = a.stake_address;
+COMMENT ON VIEW owner_settlement IS 'Public view (docs/spec.md §7): one row per tracked pool and account.';

@@ -14,6 +14,9 @@ The demo story, over ~9 Praos epochs after the Byron ones (``E0`` = first Praos 
 - E0+5: a phase-2-invalid transaction (bob's collateral consumed, collateral returned), and
   alice pays to her own enterprise address (stake-less).
 - E0+6..E0+8: more payments. ``demo`` makes 2 of 3 blocks from E0+2 on, ``other`` the rest.
+- E0+7, last block: carol withdraws her whole reward balance (the leader rewards of E0+2 to
+  E0+5 and her own member rewards, as the stand-in ledger ``indexer.demo.ledger`` credits them)
+  and pays the owners out of it: alice 2,000 ADA, bob 1,000 ADA, frank 200 ADA.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ ALICE, BOB, CAROL = Wallet("alice"), Wallet("bob"), Wallet("carol")
 DAVE, ERIN, FRANK = Wallet("dave"), Wallet("erin"), Wallet("frank")
 DEMO_POOL, OTHER_POOL = Pool("demo"), Pool("other")
 DEMO_WALLETS = (ALICE, BOB, CAROL, DAVE, ERIN, FRANK)
+PAYOUTS = {ALICE: 2_000 * ADA, BOB: 1_000 * ADA, FRANK: 200 * ADA}  # carol pays, in E0+7
 
 
 def demo_aliases(net: Network | None = None) -> tuple[tuple[str, str], ...]:
@@ -125,8 +129,9 @@ class _DemoStory:
             (0, 0): self.fund, (0, 2): self.register_pool, (1, 1): self.payments,
             (2, 4): self.mir, (3, 1): self.frank_joins, (3, 3): self.add_owner,
             (3, 5): self.withdraw, (5, 2): self.failed_tx, (5, 6): self.enterprise,
-            (6, 3): self.more_payments, (7, 4): self.last_payment,
+            (6, 3): self.more_payments, (7, 4): self.last_payment, (7, 9): self.payout,
         }
+        self.blocks: list[Json] = []
 
     def fund(self) -> list[Json]:
         amounts = {ALICE: 1_000_000 * ADA, BOB: 400_000 * ADA, CAROL: 20_000 * ADA,
@@ -176,8 +181,22 @@ class _DemoStory:
     def last_payment(self) -> list[Json]:
         return [self.purse.pay(ALICE, [(FRANK, FRANK.address(self.nid), 7_500 * ADA)])]
 
+    def payout(self) -> list[Json]:
+        """The usual "withdraw and distribute": the whole balance, as the ledger knows it."""
+        from indexer.demo.ledger import DemoLedger  # it reads this module's chain: no cycle
+        from indexer.simulator.server import Simulator
+
+        sim = Simulator(self.net)
+        sim.extend(*self.blocks)
+        balance = DemoLedger(sim).reward_balances(self.blocks[-1])[0].get(CAROL.cred, 0)
+        outs = [(ALICE, ALICE.address(self.nid), PAYOUTS[ALICE]),
+                (BOB, BOB.address(self.nid), PAYOUTS[BOB]),
+                (FRANK, FRANK.address(self.nid), PAYOUTS[FRANK])]
+        return [self.purse.pay(CAROL, outs, withdrawn=balance,
+                               withdrawals={CAROL.stake_address(self.nid): balance})]
+
     def build(self, praos_epochs: int) -> list[Json]:
-        blocks: list[Json] = []
+        blocks = self.blocks
         first_praos = self.net.first_slot(self.e0)
         for slot in range(0, first_praos, 20):  # Byron: empty BFT blocks
             blocks.append(self.cb.block(blocks[-1] if blocks else None, slot))

@@ -42,9 +42,10 @@ async def _database(cfg: Config) -> dict[str, Any]:
     try:
         tip = dict((await store.query("status"))[0])
         net = await store.get_meta("network") or {}
+        statements = await _statement_lines(store)
     finally:
         await store.close()
-    return {"tip": tip, "network": net}
+    return {"tip": tip, "network": net, "statements": statements}
 
 
 async def _node(url: str, ca_file: str | None) -> dict[str, Any]:
@@ -90,6 +91,7 @@ async def status(cfg: Config, max_lag_blocks: int | None = None) -> dict[str, An
         "start_slot": tip["start_slot"], "balances_complete": tip["balances_complete"],
         "node": node, "distance_to_node_tip": distance, "max_lag_blocks": threshold,
         "verdict": verdict, "exit_code": code, "version": indexer_version(),
+        "statements": db["statements"],  # settlement and pledge watch, one line each
     }
 
 
@@ -121,4 +123,12 @@ def render(report: dict[str, Any], as_json: bool = False) -> str:
         f"distance to node tip:    {node_line}",
         f"verdict:                 {report['verdict']} (exit {report['exit_code']})",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + report["statements"])
+
+
+async def _statement_lines(store: Store) -> list[str]:
+    """Settlement and pledge watch per tracked pool (indexer/accounting/settlement.py)."""
+    from indexer.accounting.settlement import settlement_lines
+
+    return settlement_lines(await store.query("settlement_all"),
+                            await store.query("pledge_watch_now"))

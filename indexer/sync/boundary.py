@@ -21,7 +21,8 @@ async def cross(tx: StoreTx, x: int, net: NetworkInfo, *, era: str) -> None:
     await tx.run("settle_rewards", x)  # the reward update: rewards of epoch x-2 land at B(x)
     await tx.run("credit_mir", x)
     pools = list(net.pools) if net.pools is not None else None
-    await tx.run("materialize_epoch", x + 1, x, pools, era not in POINTERLESS_ERAS)
+    await tx.run("materialize_epoch", x + 1, x, pools, era not in POINTERLESS_ERAS,
+                 net.share_accounts)
     await resplit_imports(tx, x + 1)
     await resplit_fetched(tx, x + 1)
     reaped = await tx.rows("reap_pools", x)

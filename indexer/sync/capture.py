@@ -41,29 +41,39 @@ class WrongLedgerState(Exception):
     """The acquired state is not in the epoch we asked about."""
 
 
-def pool_figures(provenance: dict[str, Any], pool_id: str, owners_hex: set[str]
-                 ) -> PoolFigures:
-    """(R, L, blocks made, owners' ledger stake) of one pool; a pool that made no block in the
-    epoch is absent from the answer and earns nothing (docs/spec.md §5); its owners' ledger stake is
-    then unknown (None), and pledge_met falls back to the chain estimate. A malformed entry
-    gives ``problem = 'unreadable'``."""
+def pool_figures(provenance: dict[str, Any], pool_id: str, owners_hex: set[str],
+                 members: frozenset[tuple[str, str]] = frozenset()) -> PoolFigures:
+    """(R, L, blocks made, owners' ledger stake) of one pool, and what member rewards need:
+    the pool's stake σ (its delegators' total) and the stake of each of ``members`` (the
+    accounts that are not owners, as (``from``, credential hex)). A pool that made no block
+    in the epoch is absent from the answer and earns nothing (docs/spec.md §5); its owners'
+    ledger stake is then unknown (None), and pledge_met falls back to the chain estimate. A
+    malformed entry gives ``problem = 'unreadable'``."""
     try:
         pools = provenance.get("stakePools")
         if pools is None:
-            return PoolFigures(0, 0, 0, None)
+            return PoolFigures(0, 0, 0, None, pool_stake=0, member_stakes={})
         if type(pools) is not dict:
             raise TypeError(f"stakePools is a {type(pools).__name__}")
         entry = pools.get(pool_id)
         if entry is None:
-            return PoolFigures(0, 0, 0, None)
-        owners_stake = sum(ada_lovelace(d["stake"]) for d in entry.get("delegators", ())
-                           if d.get("from", "verificationKey") == "verificationKey"
-                           and d.get("credential") in owners_hex)
+            return PoolFigures(0, 0, 0, None, pool_stake=0, member_stakes={})
+        owners_stake = pool_stake = 0
+        member_stakes: dict[str, int] = {}
+        for d in entry.get("delegators", ()):
+            stake, kind, cred = ada_lovelace(d["stake"]), d.get("from", "verificationKey"), \
+                d.get("credential")
+            pool_stake += stake
+            if kind == "verificationKey" and cred in owners_hex:
+                owners_stake += stake
+            elif (kind, cred) in members:
+                member_stakes[cred] = member_stakes.get(cred, 0) + stake
         blocks = entry.get("blocksMade", 0)
         if type(blocks) is not int or not 0 <= blocks < 1 << 31:
             raise ValueError(f"blocksMade {str(blocks)[:40]}")
         return PoolFigures(ada_lovelace(entry["totalRewards"]), ada_lovelace(entry["leaderReward"]),
-                           blocks, owners_stake)
+                           blocks, owners_stake, pool_stake=pool_stake,
+                           member_stakes=member_stakes)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return PoolFigures(None, None, None, None, "unreadable", f"{type(exc).__name__}: {exc}")
 
@@ -236,9 +246,11 @@ async def write_capture(tx: StoreTx, epoch: int, point: Point, provenance: dict[
     rows = await tx.rows("pools_of_epoch", epoch - 1, None)
     problems = []
     for row in rows:
-        owners_hex = {c[1:].hex() for c, own in zip(row["creds"], row["is_owner"], strict=True)
-                      if own}
-        figures = pool_figures(provenance, row["pool_id"], owners_hex)
+        accounts = list(zip(row["creds"], row["is_owner"], strict=True))
+        owners_hex = {c[1:].hex() for c, own in accounts if own}
+        members = frozenset(("script" if c[0] == CRED_SCRIPT else "verificationKey", c[1:].hex())
+                            for c, own in accounts if not own)
+        figures = pool_figures(provenance, row["pool_id"], owners_hex, members)
         written = await write_split(tx, epoch, row, epoch - 1, "ledger", figures)
         if written.problem is not None:
             problems.append((row["pool_id"], written))

@@ -30,6 +30,7 @@ class NetworkInfo:
     k: int  # security parameter
     pool_deposit: int  # lovelace refunded at a pool's retirement
     pools: tuple[bytes, ...] | None  # pool hashes to materialize; None = all
+    share_accounts: str = "certificate"  # the share basis, [accounting] (docs/spec.md §4)
 
 
 class Epochs:
@@ -94,8 +95,11 @@ async def discover_network(ledger: LedgerClient, store: Store, cfg: Config
 
     pools = (tuple(pool_hash_from_bech32(p) for p in cfg.indexer.pools)
              if cfg.indexer.pools else None)
+    await store.set_meta("tracked_pools", {"pools": None if pools is None
+                                           else [p.hex() for p in pools]})
     net = NetworkInfo(network_id=network_id_of(network), k=int(genesis["securityParameter"]),
-                      pool_deposit=await _pool_deposit(ledger, genesis), pools=pools)
+                      pool_deposit=await _pool_deposit(ledger, genesis), pools=pools,
+                      share_accounts=cfg.accounting.share_accounts)
     log.info("network", name=network, magic=magic, k=net.k, pool_deposit=net.pool_deposit,
              pools="all" if pools is None else len(pools))
     return net, Epochs(EpochCalendar(parse_era_summaries(summaries)), refresh)

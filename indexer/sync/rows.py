@@ -13,12 +13,14 @@ from typing import Any
 from indexer.chain.address import pool_bech32, stake_address
 from indexer.chain.types import (
     Block,
+    Cred,
     PoolRegistration,
     PoolRetirement,
     StakeDelegation,
     StakeDeregistration,
     StakeRegistration,
 )
+from indexer.sync import payouts
 
 BLOCK_COLUMNS = ("slot", "height", "hash", "epoch_no", "era", "pool_hash", "tx_count")
 UTXO_COLUMNS = ("tx_id", "idx", "cred", "ptr_slot", "ptr_tx", "ptr_cert", "lovelace", "slot")
@@ -52,6 +54,11 @@ class BatchRows:
     pool_certs: list[PoolCertRow] = field(default_factory=list)
     withdrawals: list[tuple[Any, ...]] = field(default_factory=list)
     mirs: list[tuple[Any, ...]] = field(default_factory=list)
+    # payouts (indexer/sync/payouts.py): the reward accounts seen so far (the writer's set,
+    # shared), and the flows of the transactions that withdraw from one of them
+    payers: set[Cred] = field(default_factory=set)
+    payout_outputs: list[tuple[Any, ...]] = field(default_factory=list)
+    payout_inputs: list[tuple[Any, ...]] = field(default_factory=list)
 
     def add_block(self, block: Block, epoch: int) -> None:
         slot = block.slot
@@ -89,9 +96,13 @@ class BatchRows:
                      cert.pool))
             else:
                 self.pool_certs.append(PoolCertRow(slot, tx_index, tx_id, epoch, cert))
+                if isinstance(cert, PoolRegistration):
+                    self.payers.add(cert.reward_account)
         for w in tx.withdrawals:
             self.withdrawals.append(
                 (slot, tx_index, tx_id, epoch, w.cred, stake_address(w.cred, net), w.amount))
+        if tx.withdrawals and not self.payers.isdisjoint([w.cred for w in tx.withdrawals]):
+            payouts.add_flows(self.payout_outputs, self.payout_inputs, slot, epoch, tx)
         for seq, m in enumerate(tx.mir):
             self.mirs.append((slot, tx_index, seq, epoch, block.era, m.cred,
                               stake_address(m.cred, net), m.amount))

@@ -19,13 +19,14 @@ from indexer.chain.types import (
     Block,
     ChainEvent,
     Checkpoint,
+    Cred,
     DecodeError,
     Point,
     RollBackward,
     RollForward,
 )
 from indexer.db.store import Store, StoreTx
-from indexer.sync import boundary
+from indexer.sync import boundary, payouts
 from indexer.sync.network import Epochs, NetworkInfo
 from indexer.sync.rows import (
     BLOCK_COLUMNS,
@@ -111,11 +112,17 @@ class Writer:
         self.after_commit: list[Callable[[], Awaitable[None]]] = []
         self.pruned_slot: int | None = None  # spends at or before it are forgotten
         self._header: str | None = None  # a Byron EBB applied after the cursor
+        self.payers: set[Cred] = set()  # payout candidates (sync/payouts.py): only grows
 
     async def load(self) -> None:
         self.state.cursor = await self.store.checkpoint()
         self.pruned_slot = await self.store.get_meta("pruned_slot")
         self._header = None
+        self.payers = {Cred(bytes(r["reward_cred"]))
+                       for r in await self.store.query("reward_accounts")}
+
+    def _rows(self) -> BatchRows:
+        return BatchRows(self.net.network_id, payers=self.payers)
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -189,11 +196,11 @@ class Writer:
             # hold the checkpoint row for the whole batch: writers beside the cursor (capture,
             # imports, fetches) lock it too, so none of them sees a rollback half done
             await tx.check_writer()
-            rows = BatchRows(self.net.network_id)
+            rows = self._rows()
             for ev in events:
                 if isinstance(ev, RollBackward):
                     await self._flush(tx, rows)
-                    rows = BatchRows(self.net.network_id)
+                    rows = self._rows()
                     await self._rollback(tx, ev.point, cursor)
                     stats.tip = ev.tip or stats.tip
                     continue
@@ -236,7 +243,7 @@ class Writer:
         epoch = self.epochs.epoch_of(block.slot)
         if cursor.epoch is not None and epoch > cursor.epoch:
             await self._flush(tx, rows)  # boundary work sees every block before it
-            rows = BatchRows(self.net.network_id)
+            rows = self._rows()
             for x in range(cursor.epoch + 1, epoch + 1):
                 await boundary.cross(tx, x, self.net, era=block.era)
         rows.add_block(block, epoch)
@@ -279,6 +286,7 @@ class Writer:
         await tx.copy("mir_transfer", MIR_COLUMNS, rows.mirs)
         if rows.pool_certs:
             await self._pool_certs(tx, rows)
+        await payouts.record(tx, rows.payout_outputs, rows.payout_inputs, self.net.pools)
 
     async def _pool_certs(self, tx: StoreTx, rows: BatchRows) -> None:
         """Pool certificates are rare: each gets its active epoch from the pool's history."""

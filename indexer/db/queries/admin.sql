@@ -11,24 +11,54 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
 LIMIT 1;
 
 -- A pool's owner rows with what the exports add: MIR and withdrawals of the spendable epoch,
--- and what landed in the account ("real rewards": the leader reward for the reward account),
--- and the names operators gave (the config's [aliases]) or the pool published (its ticker).
+-- what landed in the account ("real rewards": the leader reward for the reward account, and
+-- member rewards where known), its
+-- reward balance once B(spendable epoch) credited it (credits - withdrawals; null for a
+-- spendable epoch the chain has not reached), and its settlement as of the spendable epoch:
+-- owed (rewards of credited and imported epochs so far), paid (owner_payout up to that epoch)
+-- and due. The epoch range ($2, $3) applies after the running sums.
+-- And the names operators gave (the config's [aliases]) or the pool published (its ticker).
 -- name: export_owner_rows
-SELECT o.*,
+WITH rows AS (
+    SELECT o.*, a.cred,
+           sum(CASE WHEN o.rewards_status IN ('credited', 'imported')
+                    THEN o.rewards_lovelace ELSE 0 END)
+               OVER (PARTITION BY o.stake_address ORDER BY o.epoch_no)::bigint AS owed_lovelace
+    FROM pool_owner_epoch o
+    JOIN pool_owner_epoch_row a ON a.pool_id = o.pool_id AND a.epoch_no = o.epoch_no
+                               AND a.stake_address = o.stake_address
+    WHERE o.pool_id = $1
+), paid AS MATERIALIZED (
+    SELECT p.stake_address, p.epoch_no, p.amount_lovelace FROM owner_payout p
+    WHERE p.pool_id = $1
+), paid_rows AS (
+    SELECT r.*,
+           (SELECT COALESCE(sum(p.amount_lovelace), 0) FROM paid p
+             WHERE p.stake_address = r.stake_address
+               AND p.epoch_no <= r.spendable_epoch)::bigint AS paid_lovelace
+    FROM rows r
+    WHERE ($2::integer IS NULL OR r.epoch_no >= $2) AND ($3::integer IS NULL OR r.epoch_no <= $3)
+)
+SELECT o.*, o.owed_lovelace - o.paid_lovelace AS due_lovelace,
        (SELECT COALESCE(sum(c.amount), 0) FROM reward_credit c
          WHERE c.stake_address = o.stake_address AND c.kind = 'mir'
            AND c.spendable_epoch = o.spendable_epoch)::bigint AS mir_lovelace,
        (SELECT COALESCE(sum(w.amount_lovelace), 0) FROM withdrawal w
          WHERE w.stake_address = o.stake_address
            AND w.epoch_no = o.spendable_epoch)::bigint AS withdrawn_lovelace,
-       CASE WHEN o.is_reward_account AND o.rewards_status = 'credited'
-            THEN p.leader_reward_lovelace ELSE 0 END AS real_rewards_lovelace,
-       NULL::bigint AS reward_balance_lovelace,
+       CASE WHEN o.rewards_status <> 'credited' THEN 0
+            WHEN o.is_reward_account
+            THEN p.leader_reward_lovelace + COALESCE(o.member_rewards_lovelace, 0)
+            ELSE COALESCE(o.member_rewards_lovelace, 0) END AS real_rewards_lovelace,
+       CASE WHEN o.spendable_epoch <= (SELECT epoch_no FROM checkpoint)
+            THEN (SELECT COALESCE(sum(b.amount), 0) FROM reward_credit_span b
+                   WHERE b.cred = o.cred AND b.boundary_epoch <= o.spendable_epoch
+                     AND (b.withdrawn_epoch IS NULL
+                          OR b.withdrawn_epoch >= o.spendable_epoch))::bigint
+       END AS reward_balance_lovelace,
        (SELECT a.alias FROM account_alias a WHERE a.stake_address = o.stake_address) AS alias,
        (SELECT n.ticker FROM pool_name n WHERE n.pool_id = o.pool_id) AS pool_ticker
-FROM pool_owner_epoch o JOIN pool_epoch p ON p.pool_id = o.pool_id AND p.epoch_no = o.epoch_no
-WHERE o.pool_id = $1 AND ($2::integer IS NULL OR o.epoch_no >= $2)
-  AND ($3::integer IS NULL OR o.epoch_no <= $3)
+FROM paid_rows o JOIN pool_epoch p ON p.pool_id = o.pool_id AND p.epoch_no = o.epoch_no
 ORDER BY o.epoch_no, o.stake_address;
 
 -- name: status

@@ -55,8 +55,8 @@ WHERE $2::bigint > 0;
 
 -- SNAP for epoch $1 at boundary B($1 - 1): the parameters P_e of every pool ($3: only these
 -- pool hashes, or null for all), its accounts Owners(e) ∪ {RA(e)}, their UTxO balances as the
--- chain stands now (after the last block of e-2), delegation, shares (docs/spec.md §3-§4).
--- $2 = boundary epoch tag, $4 = count pointer addresses (pre-Conway).
+-- chain stands now (after the last block of e-2), delegation, shares on the share basis $5
+-- (docs/spec.md §3-§4). $2 = boundary epoch tag, $4 = count pointer addresses (pre-Conway).
 -- name: materialize_epoch
 WITH params AS (
     SELECT * FROM pool_registration($3::bytea[], $1)
@@ -78,53 +78,30 @@ WITH params AS (
     ) o
     GROUP BY a.pool_id, a.pool_hash, o.cred, o.addr
 ), creds AS (
-    SELECT DISTINCT cred FROM accounts
-), base AS (
-    SELECT u.cred, sum(u.lovelace) AS lovelace
-    FROM utxo u
-    WHERE u.cred IN (SELECT cred FROM creds)
-      AND NOT EXISTS (SELECT 1 FROM utxo_spent s WHERE s.tx_id = u.tx_id AND s.idx = u.idx)
-    GROUP BY u.cred
-), ptr AS (
-    -- pointer outputs count for the credential whose (still live) registration they point to
-    SELECT e.cred, sum(u.lovelace) AS lovelace
-    FROM utxo u
-    JOIN stake_event e ON e.kind = 0 AND e.slot = u.ptr_slot AND e.tx_index = u.ptr_tx
-                      AND e.cert_index = u.ptr_cert
-    WHERE $4 AND u.ptr_slot IS NOT NULL AND e.cred IN (SELECT cred FROM creds)
-      AND NOT EXISTS (SELECT 1 FROM utxo_spent s WHERE s.tx_id = u.tx_id AND s.idx = u.idx)
-      AND NOT EXISTS (SELECT 1 FROM stake_event d
-                      WHERE d.cred = e.cred AND d.kind = 1
-                        AND (d.slot, d.tx_index, d.cert_index)
-                            > (e.slot, e.tx_index, e.cert_index))
-    GROUP BY e.cred
-), latest AS (
-    SELECT DISTINCT ON (e.cred) e.cred, e.kind, e.pool_hash, e.epoch_no
-    FROM stake_event e WHERE e.cred IN (SELECT cred FROM creds)
-    ORDER BY e.cred, e.slot DESC, e.tx_index DESC, e.cert_index DESC
-), deleg AS (
-    -- a delegation survives until its pool is reaped (POOLREAP clears delegations)
-    SELECT l.cred, l.pool_hash FROM latest l
-    WHERE l.kind = 2
-      AND NOT EXISTS (SELECT 1 FROM pool_reap r
-                      WHERE r.pool_hash = l.pool_hash AND r.boundary_epoch > l.epoch_no)
+    SELECT ARRAY(SELECT DISTINCT cred FROM accounts) AS all_creds
 ), rows AS (
     SELECT a.pool_id, a.pool_hash, a.cred, a.addr, a.is_owner, a.is_ra,
            COALESCE(d.pool_hash = a.pool_hash, false) AS delegated,
-           (COALESCE(b.lovelace, 0) + COALESCE(p.lovelace, 0))::bigint AS balance
+           COALESCE(b.lovelace, 0)::bigint AS balance
     FROM accounts a
-    LEFT JOIN base b ON b.cred = a.cred
-    LEFT JOIN ptr p ON p.cred = a.cred
-    LEFT JOIN deleg d ON d.cred = a.cred
+    CROSS JOIN creds c
+    LEFT JOIN live_balance(c.all_creds, $4) b ON b.cred = a.cred
+    LEFT JOIN pool_delegation(c.all_creds) d ON d.cred = a.cred
+), weighted AS (
+    SELECT r.*, share_weight($5, r.is_owner, r.delegated, r.balance,
+                             count(*) FILTER (WHERE r.is_owner AND r.delegated) OVER w,
+                             count(*) FILTER (WHERE r.is_owner) OVER w) AS weight
+    FROM rows r
+    WINDOW w AS (PARTITION BY r.pool_id)
 ), totals AS (
-    SELECT pool_id, sum(balance) AS total, count(*) AS n FROM rows GROUP BY pool_id
+    SELECT pool_id, sum(weight) AS total, count(weight) AS n FROM weighted GROUP BY pool_id
 ), ins_owner AS (
     INSERT INTO pool_owner_epoch_row (boundary_epoch, pool_id, epoch_no, cred, stake_address,
-        is_owner, is_reward_account, delegated_to_pool, balance_lovelace, stake_share)
+        is_owner, is_reward_account, delegated_to_pool, balance_lovelace, stake_share,
+        share_weight)
     SELECT $2, r.pool_id, $1, r.cred, r.addr, r.is_owner, r.is_ra, r.delegated, r.balance,
-           CASE WHEN t.total = 0 THEN 1::numeric / t.n
-                ELSE r.balance::numeric / t.total END
-    FROM rows r JOIN totals t ON t.pool_id = r.pool_id
+           stake_share_of(r.weight, t.total, t.n), r.weight
+    FROM weighted r JOIN totals t ON t.pool_id = r.pool_id
     RETURNING pool_id, is_owner, delegated_to_pool, balance_lovelace
 ), sums AS (
     SELECT pool_id, sum(balance_lovelace) AS accounts,
@@ -135,9 +112,10 @@ WITH params AS (
 )
 INSERT INTO pool_epoch_row (boundary_epoch, pool_id, pool_hash, epoch_no, reward_account,
     reward_cred, owners, pledge_lovelace, cost_lovelace, margin_num, margin_den,
-    accounts_balance_lovelace, owners_balance_lovelace, owners_delegated_balance_lovelace)
+    accounts_balance_lovelace, owners_balance_lovelace, owners_delegated_balance_lovelace,
+    share_accounts)
 SELECT $2, a.pool_id, a.pool_hash, $1, a.reward_account, a.reward_cred, a.owners, a.pledge,
-       a.cost, a.margin_num, a.margin_den, s.accounts, s.owners, s.owners_delegated
+       a.cost, a.margin_num, a.margin_den, s.accounts, s.owners, s.owners_delegated, $5
 FROM alive a JOIN sums s ON s.pool_id = a.pool_id;
 
 -- The reward update at B($1) for the pools' epoch e = $1 - 2: whether RA(e) is registered now

@@ -57,6 +57,7 @@ WITH b AS (DELETE FROM block WHERE slot > $1),
      pc AS (DELETE FROM pool_cert WHERE slot > $1),
      w AS (DELETE FROM withdrawal_row WHERE slot > $1),
      m AS (DELETE FROM mir_transfer WHERE slot > $1),
+     pf AS (DELETE FROM payout_flow WHERE slot > $1),
      rc AS (DELETE FROM reward_credit WHERE boundary_epoch > $2),
      pr AS (DELETE FROM pool_reap WHERE boundary_epoch > $2),
      pe AS (DELETE FROM pool_epoch_row WHERE boundary_epoch > $2),
@@ -81,3 +82,39 @@ SELECT height FROM block WHERE slot = $1;
 -- name: window_slot
 SELECT slot FROM block WHERE height <= (SELECT max(height) FROM block) - $1
 ORDER BY slot DESC LIMIT 1;
+
+-- Payout candidates of a batch (indexer/sync/payouts.py): the staked outputs ($1-$10) and the
+-- inputs ($11-$16) of transactions that withdraw from a credential that might be a reward
+-- account; kept for those that withdraw from the reward account of a pool registered before
+-- them (of the pools $17, or any when null). Inputs are looked up in utxo (staked outputs
+-- only; the batch's are already stored).
+-- name: record_payout_flows
+WITH payers AS (
+    SELECT DISTINCT w.slot, w.tx_index
+    FROM withdrawal_row w
+    JOIN pool_cert c ON c.kind = 'registration' AND c.reward_cred = w.cred
+                    AND (c.slot, c.tx_index) <= (w.slot, w.tx_index)
+    WHERE w.slot = ANY ($1::bigint[] || $11::bigint[])
+      AND ($17::bytea[] IS NULL OR c.pool_hash = ANY ($17::bytea[]))
+), outs AS (
+    SELECT o.slot, o.tx_index, o.tx_id, o.epoch_no, o.tx_id AS utxo_tx, o.utxo_idx, o.cred,
+           o.ptr_slot, o.ptr_tx, o.ptr_cert, o.lovelace
+    FROM unnest($1::bigint[], $2::integer[], $3::bytea[], $4::integer[], $5::integer[],
+                $6::bytea[], $7::bigint[], $8::integer[], $9::integer[], $10::bigint[])
+         AS o (slot, tx_index, tx_id, epoch_no, utxo_idx, cred, ptr_slot, ptr_tx, ptr_cert,
+               lovelace)
+), ins AS (
+    SELECT i.slot, i.tx_index, i.tx_id, i.epoch_no, u.tx_id AS utxo_tx, u.idx AS utxo_idx,
+           u.cred, u.ptr_slot, u.ptr_tx, u.ptr_cert, -u.lovelace AS lovelace
+    FROM unnest($11::bigint[], $12::integer[], $13::bytea[], $14::integer[], $15::bytea[],
+                $16::integer[]) AS i (slot, tx_index, tx_id, epoch_no, in_tx, in_idx)
+    JOIN utxo u ON u.tx_id = i.in_tx AND u.idx = i.in_idx
+)
+INSERT INTO payout_flow (slot, tx_index, tx_id, epoch_no, utxo_tx, utxo_idx, cred, ptr_slot,
+                         ptr_tx, ptr_cert, lovelace)
+SELECT f.* FROM (SELECT * FROM outs UNION ALL SELECT * FROM ins) f
+JOIN payers p ON p.slot = f.slot AND p.tx_index = f.tx_index;
+
+-- Every credential named as a pool's reward account (the writer's payout candidates).
+-- name: reward_accounts
+SELECT DISTINCT reward_cred FROM pool_cert WHERE kind = 'registration';

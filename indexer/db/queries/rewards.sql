@@ -21,7 +21,8 @@ INSERT INTO live_epoch (boundary_epoch) VALUES ($1) ON CONFLICT DO NOTHING;
 SELECT p.pool_id, p.boundary_epoch, p.reward_cred, p.cost_lovelace, p.margin_num,
        p.margin_den, array_agg(a.cred ORDER BY a.cred) AS creds,
        array_agg(a.balance_lovelace ORDER BY a.cred) AS balances,
-       array_agg(a.is_owner ORDER BY a.cred) AS is_owner
+       array_agg(a.is_owner ORDER BY a.cred) AS is_owner,
+       array_agg(a.share_weight ORDER BY a.cred) AS weights
 FROM pool_epoch_row p JOIN pool_owner_epoch_row a
   ON a.pool_id = p.pool_id AND a.epoch_no = p.epoch_no
 WHERE p.epoch_no = $1 AND ($2::text[] IS NULL OR p.pool_id = ANY($2::text[]))
@@ -50,3 +51,44 @@ WHERE c.boundary_epoch = $1
   AND NOT EXISTS (SELECT 1 FROM withdrawal_row w WHERE w.cred = c.cred AND w.epoch_no >= $1)
 GROUP BY c.cred
 ORDER BY c.cred;
+
+-- The share basis $1 (docs/spec.md §4) for every stored pool-epoch made on another one: the
+-- accounts' weights and shares, and the basis of the pool rows; returns the pool-epochs changed.
+-- Their tags stay: a rollback still removes what their boundary made.
+-- name: apply_share_basis
+WITH r AS (
+    SELECT a.pool_id, a.epoch_no, a.cred,
+           share_weight($1, a.is_owner, a.delegated_to_pool, a.balance_lovelace,
+                        count(*) FILTER (WHERE a.is_owner AND a.delegated_to_pool) OVER w,
+                        count(*) FILTER (WHERE a.is_owner) OVER w) AS weight
+    FROM pool_owner_epoch_row a
+    JOIN pool_epoch_row p ON p.pool_id = a.pool_id AND p.epoch_no = a.epoch_no
+    WHERE p.share_accounts <> $1
+    WINDOW w AS (PARTITION BY a.pool_id, a.epoch_no)
+), t AS (
+    SELECT r.*, sum(r.weight) OVER w AS total, count(r.weight) OVER w AS n
+    FROM r WINDOW w AS (PARTITION BY r.pool_id, r.epoch_no)
+), accounts AS (
+    UPDATE pool_owner_epoch_row a
+    SET share_weight = t.weight, stake_share = stake_share_of(t.weight, t.total, t.n)
+    FROM t WHERE a.pool_id = t.pool_id AND a.epoch_no = t.epoch_no AND a.cred = t.cred
+)
+UPDATE pool_epoch_row p SET share_accounts = $1
+WHERE p.share_accounts <> $1
+RETURNING p.pool_id, p.epoch_no;
+
+-- The splits of the pool-epochs ($1 pool ids, $2 epochs) with the accounts' new weights.
+-- name: splits_to_resplit
+SELECT o.pool_id, o.epoch_no, o.source, o.cred, o.stake_rewards, a.share_weight
+FROM unnest($1::text[], $2::integer[]) AS c (pool_id, epoch_no)
+JOIN owner_reward o ON o.pool_id = c.pool_id AND o.epoch_no = c.epoch_no
+JOIN pool_owner_epoch_row a ON a.pool_id = o.pool_id AND a.epoch_no = o.epoch_no
+                           AND a.cred = o.cred
+ORDER BY o.pool_id, o.epoch_no, o.source, o.cred;
+
+-- name: set_stake_rewards
+UPDATE owner_reward o SET stake_rewards = u.stake
+FROM unnest($1::text[], $2::integer[], $3::text[], $4::bytea[], $5::bigint[])
+     AS u (pool_id, epoch_no, source, cred, stake)
+WHERE o.pool_id = u.pool_id AND o.epoch_no = u.epoch_no AND o.source = u.source
+  AND o.cred = u.cred;
