@@ -19,9 +19,9 @@ check: lint test ## what CI runs (.ci/run): lint, then the tests
 demo: ## index the bundled scripted chain and print a shared pool's accounting
 	indexer demo
 
-bench: ## measure decode and end-to-end throughput (numbers go in README)
-	$(PY) scripts/bench_decode.py
-	$(PY) scripts/bench_e2e.py
+bench: ## the benchmark of README "Measured" (~15 min; BENCH_ARGS=--quick: a few minutes)
+	$(PY) scripts/bench_decode.py --seconds 2 $(if $(findstring --quick,$(BENCH_ARGS)),--blocks 5000 --frames 2000,)
+	$(PY) scripts/bench_e2e.py $(BENCH_ARGS)
 
 simulator: ## serve the demo chain on ws://127.0.0.1:1337
 	$(PY) -m indexer.demo.serve --port 1337 --scenario demo

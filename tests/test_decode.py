@@ -1087,17 +1087,35 @@ def _nested(depth: int, leaf: str = "0") -> str:
     return "[" * depth + leaf + "]" * depth
 
 
-def test_deep_nesting_is_a_decode_error() -> None:
+def test_deep_nesting_beyond_the_limit_is_a_decode_error() -> None:
     base = frame(block(tx())).decode()
-    for depth in (1100, 100_000):
-        # orjson path (its limit is 1024) and the stdlib path (a 20-digit number forces it:
-        # it recursed into RecursionError).
+    # Beyond DEPTH_LIMIT (no valid transaction nests that deep), on the fast path and on the
+    # dict path (orjson refuses 1024 levels, the stdlib parser recurses out near 1000).
+    for depth in (100_000,):
         for leaf in ("0", str(2**64)):
             raw = base.replace('"signatories":[]', f'"signatories":{_nested(depth, leaf)}')
             with pytest.raises(DecodeError, match="not valid JSON"):
                 decode_message(raw.encode())
+            with pytest.raises(DecodeError, match="not valid JSON"):
+                decode.decode_message(raw.encode())
     with pytest.raises(DecodeError, match="not valid JSON"):
         decode_message(b"[" * 200_000)
+
+
+def test_deep_metadata_does_not_stop_the_daemon() -> None:
+    """A 16 kB transaction can nest its metadata ~16,000 levels: the fast path skips it
+    without building it (the dict path, orjson or stdlib, could not parse it at all)."""
+    for depth in (1100, 16_500):
+        for leaf in ("0", str(2**64)):
+            meta = f'"metadata":{{"hash":"{"00" * 32}","labels":{{"1":{{"json":'
+            meta += _nested(depth, leaf) + "}}}"
+            raw = frame(block(tx())).decode().replace('"signatories":[]',
+                                                      meta + ',"signatories":[]')
+            ev = decode_message(raw.encode())
+            assert isinstance(ev, RollForward) and ev.block is not None
+            assert len(ev.block.transactions) == 1
+            with pytest.raises(DecodeError, match="not valid JSON"):
+                decode.decode_message(raw.encode())
 
 
 def test_error_messages_of_deeply_nested_values() -> None:

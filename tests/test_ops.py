@@ -204,8 +204,14 @@ def test_health_rules() -> None:
     assert (code, body["status"], body["ready"]) == (200, "synced", True)  # 5 <= k
     code, body = health(state, _node(55), _settings(), now_s=100.0 + 601)
     assert (code, body["status"]) == (500, "stalled")  # behind, nothing for 601 s
+    state.link.last_alive = 100.0 + 590  # the follower's tip probe answered 11 s ago
     code, body = health(state, _node(50), _settings(), now_s=100.0 + 601)
     assert (code, body["status"]) == (200, "synced")  # at the tip: no blocks is no stall
+    state.link.last_alive = None  # nothing at all answered since the start (monotonic 0)
+    state.stats.started = 0.0
+    code, body = health(state, _node(50), _settings(), now_s=100.0 + 601)
+    assert (code, body["status"]) == (500, "stalled")  # past stall_timeout_s: a silent link
+    state.link.last_alive = 100.0 + 590
     unreachable = NodeView()
     unreachable.failed(OSError("refused"))
     code, body = health(state, unreachable, _settings(), now_s=101.0)

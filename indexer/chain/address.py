@@ -22,7 +22,9 @@ error.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import operator
 from functools import lru_cache
 
 from indexer.chain.types import CRED_KEY, CRED_SCRIPT, Cred, Pointer, PoolHash
@@ -46,13 +48,18 @@ class AddressError(ValueError):
     pass
 
 
+# _GEN combined for each 5-bit value of the checksum's top: one lookup per character instead
+# of five conditional XORs (bech32 encoding is on the writer's path: reward accounts).
+_GEN_TABLE = tuple(
+    functools.reduce(operator.xor, (g for i, g in enumerate(_GEN) if top >> i & 1), 0)
+    for top in range(32))
+
+
 def _polymod(values: list[int]) -> int:
     chk = 1
+    table = _GEN_TABLE
     for v in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ v
-        for i in range(5):
-            chk ^= _GEN[i] if ((top >> i) & 1) else 0
+        chk = (chk & 0x1FFFFFF) << 5 ^ v ^ table[chk >> 25]
     return chk
 
 

@@ -434,7 +434,8 @@ class StoreTx:
     async def rows(self, name: str, *args: Any) -> list[asyncpg.Record]:
         return list(await self.conn.fetch(Q[name], *args, timeout=self.timeout_s))
 
-    async def spend(self, tx_ids: list[bytes], idxs: list[int], slots: list[int]) -> None:
+    async def spend(self, tx_ids: Sequence[bytes], idxs: Sequence[int], slots: Sequence[int]
+                    ) -> None:
         if tx_ids:
             await self.conn.execute(Q["apply_spends"], tx_ids, idxs, slots,
                                     timeout=self.timeout_s)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -58,6 +59,31 @@ class _Position:
 
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(self.slot, self.block_id, self.height, self.epoch)
+
+
+@dataclass
+class _Decoded:
+    """A batch being decoded: its events, the frames taken from the queue for it (each is
+    marked done once the batch commits), and the position after its last event."""
+
+    cursor: Checkpoint
+    header: str | None
+    events: list[ChainEvent] = field(default_factory=list)
+    frames: int = 0
+    size: int = 0
+    error: DecodeError | None = None
+
+
+def _after(cursor: Checkpoint, header: str | None, ev: ChainEvent
+           ) -> tuple[Checkpoint, str | None]:
+    """The position ``check_continuity`` checks the next event against, after ``ev``."""
+    if isinstance(ev, RollBackward):
+        p = ev.point
+        return Checkpoint(p.slot if p else None, p.id if p else None, None, None), None
+    if ev.block is None:
+        return cursor, ev.ebb.id if ev.ebb is not None else header
+    b = ev.block
+    return Checkpoint(b.slot, b.id, b.height, None), None
 
 
 def check_continuity(cursor: Checkpoint, events: list[ChainEvent], header: str | None = None
@@ -128,62 +154,107 @@ class Writer:
 
     async def run(self, queue: asyncio.Queue[bytes], stop: asyncio.Event) -> None:
         """Take what the queue holds (at least one frame), apply it as one batch, repeat until
-        ``stop``; the batch in progress when ``stop`` is set still commits."""
-        while not stop.is_set():
-            frames = await self._next_frames(queue, stop)
-            if not frames:
-                continue
-            self.state.batch_started = time.monotonic()
+        ``stop``; the batch in progress when ``stop`` is set still commits.
+
+        Pipelined: while batch N commits (PostgreSQL works, this process would wait), the
+        frames that keep arriving are decoded and checked into batch N+1, which is handed
+        over as soon as N has committed. Each batch is still one transaction with its
+        checkpoint, so a crash leaves the database at a batch boundary as before."""
+        carry = _Decoded(self.state.cursor, self._header)
+        while True:
+            if not carry.frames:
+                if stop.is_set():
+                    return
+                first = await self._next_frame(queue, stop)
+                if first is None:
+                    continue
+                self._decode(first, carry)
+                self._decode_queued(queue, carry)
+            batch, carry = carry, _Decoded(carry.cursor, carry.header)
+            commit = asyncio.ensure_future(self._commit(batch, queue))
             try:
-                await self._apply_frames(frames)
-                self.state.last_commit = time.monotonic()
+                if batch.error is None:
+                    await self._decode_while(commit, queue, stop, carry)
+                await commit
             finally:
-                self.state.batch_started = None
-                for _ in frames:
-                    queue.task_done()
+                commit.cancel()  # if we are cancelled, the open batch aborts (no-op once done)
             for hook in self.after_commit:
                 await hook()
+            if batch.error is not None:
+                raise batch.error
 
-    async def _apply_frames(self, frames: list[bytes]) -> None:
-        """Decode, check continuity, then apply; on a malformed frame or a block that does not
-        follow, commit the good frames before it (the database stays exactly at the last good
-        block) and stop with the error."""
-        events: list[ChainEvent] = []
-        error: DecodeError | None = None
-        for frame in frames:
-            try:
-                events.append(decode_message(frame, self.net.network_id))
-            except DecodeError as exc:
-                error = exc
-                break
-        good, broken = check_continuity(self.state.cursor, events, self._header)
-        if broken is not None:
-            error = broken
-        if good:
-            await self.apply(events[:good])
-        if error is not None:
-            raise error
+    async def _commit(self, batch: _Decoded, queue: asyncio.Queue[bytes]) -> None:
+        self.state.batch_started = time.monotonic()  # health: a stuck batch shows here
+        try:
+            if batch.events:
+                await self.apply(batch.events)
+            self.state.last_commit = time.monotonic()
+        finally:
+            self.state.batch_started = None
+            for _ in range(batch.frames):
+                queue.task_done()
 
-    async def _next_frames(self, queue: asyncio.Queue[bytes], stop: asyncio.Event
-                           ) -> list[bytes]:
-        if queue.empty():
+    def _full(self, d: _Decoded) -> bool:
+        return (d.error is not None or len(d.events) >= self.batch_max_blocks
+                or d.size >= self.batch_max_bytes)
+
+    def _decode(self, frame: bytes, into: _Decoded) -> None:
+        """Decode one frame into ``into`` and check that it follows on; on a malformed frame or
+        a block that does not follow, the batch ends there with the error (its good frames
+        still commit: the database stays exactly at the last good block)."""
+        into.frames += 1
+        into.size += len(frame)
+        try:
+            ev = decode_message(frame, self.net.network_id)
+        except DecodeError as exc:
+            into.error = exc
+            return
+        good, broken = check_continuity(into.cursor, [ev], into.header)
+        if broken is not None or not good:
+            into.error = broken
+            return
+        into.events.append(ev)
+        into.cursor, into.header = _after(into.cursor, into.header, ev)
+
+    def _decode_queued(self, queue: asyncio.Queue[bytes], into: _Decoded,
+                       limit: int | None = None) -> None:
+        n = 0
+        while not queue.empty() and not self._full(into) and (limit is None or n < limit):
+            self._decode(queue.get_nowait(), into)
+            n += 1
+
+    async def _decode_while(self, commit: asyncio.Future[None], queue: asyncio.Queue[bytes],
+                            stop: asyncio.Event, into: _Decoded) -> None:
+        """Decode arriving frames into the next batch until ``commit`` is done, a few at a
+        time so that the commit's own round trips are never held up for long."""
+        while not commit.done() and not self._full(into) and not stop.is_set():
+            if not queue.empty():
+                self._decode_queued(queue, into, limit=8)
+                await asyncio.sleep(0)
+                continue
             getter = asyncio.ensure_future(queue.get())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if not getter.done():
-                getter.cancel()
-                return []
-            frames = [getter.result()]
-        else:
-            frames = [queue.get_nowait()]
-        size = len(frames[0])
-        while not queue.empty() and len(frames) < self.batch_max_blocks \
-                and size < self.batch_max_bytes:
-            frame = queue.get_nowait()
-            frames.append(frame)
-            size += len(frame)
-        return frames
+            waiting: set[asyncio.Future[Any]] = {commit, getter}
+            try:
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                got = getter.done()
+            finally:
+                if not getter.done():
+                    getter.cancel()  # a frame it did not take stays in the queue
+            if got:
+                self._decode(getter.result(), into)
+
+    async def _next_frame(self, queue: asyncio.Queue[bytes], stop: asyncio.Event
+                          ) -> bytes | None:
+        if not queue.empty():
+            return queue.get_nowait()
+        getter = asyncio.ensure_future(queue.get())
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not getter.done():
+            getter.cancel()
+            return None
+        return getter.result()
 
     # --- one batch -----------------------------------------------------------------------------
 
@@ -196,6 +267,8 @@ class Writer:
             # hold the checkpoint row for the whole batch: writers beside the cursor (capture,
             # imports, fetches) lock it too, so none of them sees a rollback half done
             await tx.check_writer()
+            if self._far_behind(events):
+                await tx.run("commit_without_flush")
             rows = self._rows()
             for ev in events:
                 if isinstance(ev, RollBackward):
@@ -219,6 +292,22 @@ class Writer:
         self.state.cursor, self._header = cursor.checkpoint(), cursor.header
         self.pruned_slot = pruned if pruned is not None else self.pruned_slot
         stats.last_commit_s = time.monotonic() - started
+
+    def _far_behind(self, events: list[ChainEvent]) -> bool:
+        """More than k blocks below the node's tip at the end of this batch: its commit need
+        not wait for the WAL flush (``synchronous_commit = off``). That is crash-safe here:
+        a crash of PostgreSQL or of the machine can lose the last few commits, but each is
+        one batch with its checkpoint, so the database comes back at an earlier batch
+        boundary and chain-sync resumes from there. Near the tip every commit is flushed."""
+        last = next((ev for ev in reversed(events)
+                     if isinstance(ev, RollForward) and ev.block is not None), None)
+        tip = self.state.stats.tip
+        for ev in reversed(events):
+            if ev.tip is not None:
+                tip = ev.tip
+                break
+        return (last is not None and last.block is not None and tip is not None
+                and tip.height - last.block.height > self.net.k)
 
     async def _prepare(self, events: list[ChainEvent]) -> None:
         """Before the transaction opens: check what must fit the columns, and refresh the
@@ -246,7 +335,7 @@ class Writer:
             rows = self._rows()
             for x in range(cursor.epoch + 1, epoch + 1):
                 await boundary.cross(tx, x, self.net, era=block.era)
-        rows.add_block(block, epoch)
+        rows.add_block(block, epoch, keep_pointers=block.era not in boundary.POINTERLESS_ERAS)
         cursor.slot, cursor.block_id, cursor.height, cursor.epoch = (
             block.slot, block.id, block.height, epoch)
         cursor.header = None
@@ -278,6 +367,7 @@ class Writer:
     async def _flush(self, tx: StoreTx, rows: BatchRows) -> None:
         if not rows.blocks:
             return
+        rows.sort_by_key()
         await tx.copy("block", BLOCK_COLUMNS, rows.blocks)
         await tx.copy("utxo", UTXO_COLUMNS, rows.utxos)
         await tx.spend(rows.spend_ids, rows.spend_idxs, rows.spend_slots)

@@ -104,7 +104,7 @@ _INTEGER = re.compile(rb"-?\d+")
 # stake_part() costs ~1 µs per Shelley address; the same addresses recur constantly (exchanges,
 # DEX scripts, change addresses), so a bounded cache pays for itself. Cleared when full.
 _STAKE_CACHE: dict[str, Cred | Pointer | None] = {}
-_STAKE_CACHE_MAX = 1 << 16  # ~15 MB at most
+_STAKE_CACHE_MAX = 1 << 18  # ~60 MB at most (the address strings are most of it)
 _MISS = object()
 
 # NamedTuple construction through the class goes through a Python-level __new__; calling
