@@ -4,7 +4,6 @@ bad input, old servers, a chain that outruns the era-summary horizon."""
 from __future__ import annotations
 
 import asyncio
-import copy
 from typing import Any
 
 import pytest
@@ -15,19 +14,18 @@ from indexer.demo.scenarios import build_demo_chain, demo_network
 from indexer.simulator.chain import ChainBuilder, Pool, Wallet, pool_reg_cert, reg_cert
 from indexer.simulator.server import Simulator
 from indexer.sync.ogmios import ServerTooOld
-from tests.harness import Running, config, sync, synced, tip_slot, views, wait_for
+from tests.harness import (
+    NEVER_LIVE,
+    Running,
+    comparable,
+    config,
+    sync,
+    synced,
+    tip_slot,
+    views,
+    wait_for,
+)
 from tests.pg import Databases
-
-# Ledger captures depend on when the daemon is live, which differs between runs: these tests
-# compare chain-derived data, so the daemon never asks the ledger here.
-NEVER_LIVE = {"live_distance_blocks": -1}
-
-
-def _comparable(v: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    v = copy.deepcopy(v)
-    for r in v["chain_tip"]:
-        r.pop("updated_at", None)
-    return v
 
 
 async def _straight(databases: Databases, chain: list[dict[str, Any]], net: Any
@@ -36,7 +34,7 @@ async def _straight(databases: Databases, chain: list[dict[str, Any]], net: Any
     async with Simulator(net) as sim:
         sim.extend(*chain)
         await sync(config(sim.url, dsn, batch_max_blocks=500, **NEVER_LIVE), sim)
-    return _comparable(await views(dsn))
+    return comparable(await views(dsn))
 
 
 async def test_restart_and_reconnect_equal_a_straight_run(dsn: str, databases: Databases
@@ -54,7 +52,7 @@ async def test_restart_and_reconnect_equal_a_straight_run(dsn: str, databases: D
             await wait_for(lambda: synced(dsn, sim))
             assert run.task is not None and not run.task.done()
         assert sim.connections_total >= 4  # 2 runs x (chain-sync + queries) + reconnects
-    assert _comparable(await views(dsn)) == await _straight(databases, chain, net)
+    assert comparable(await views(dsn)) == await _straight(databases, chain, net)
 
 
 async def test_fork_across_an_epoch_boundary_while_live(dsn: str, databases: Databases) -> None:
@@ -79,7 +77,7 @@ async def test_fork_across_an_epoch_boundary_while_live(dsn: str, databases: Dat
             sim.fork(base["id"], fork)
             await wait_for(lambda: synced(dsn, sim))
         final = list(sim.chain)
-    assert _comparable(await views(dsn)) == await _straight(databases, final, net)
+    assert comparable(await views(dsn)) == await _straight(databases, final, net)
 
 
 async def test_chain_beyond_the_era_summary_horizon(dsn: str) -> None:

@@ -32,12 +32,20 @@ from indexer.db.store import DatabaseLost, Store, Timeouts
 from indexer.demo.postgres import EmbeddedPostgres, EmbeddedPostgresError, find_binaries
 from indexer.demo.scenarios import build_demo_chain, demo_network
 from indexer.simulator.server import Simulator
-from tests.harness import Running, config, sync, synced, tip_slot, views, wait_for
+from tests.harness import (
+    NEVER_LIVE,
+    Running,
+    comparable,
+    config,
+    sync,
+    synced,
+    tip_slot,
+    views,
+    wait_for,
+)
 from tests.netfaults import BlackHoleProxy, Tls, free_port, make_tls
 from tests.pg import Databases
-from tests.test_daemon import _comparable, _straight
-
-NEVER_LIVE = {"live_distance_blocks": -1}
+from tests.test_daemon import _straight
 
 
 @dataclasses.dataclass
@@ -140,7 +148,7 @@ async def test_a_black_holed_database_mid_batch_is_fatal_within_its_limit(
         assert stopped_s < 2.0 + 3.0 + 2 * 1.0 + 2.0, stopped_s  # limits, closing, slack
         assert await tip_slot(dsn) == chain[29]["slot"]  # the batch in flight never landed
         await sync(config(sim.url, dsn, **NEVER_LIVE), sim)
-    assert _comparable(await views(dsn)) == await _straight(databases, chain, net)
+    assert comparable(await views(dsn)) == await _straight(databases, chain, net)
 
 
 async def _is(status: Any, want: int) -> bool:
@@ -191,7 +199,7 @@ async def test_a_restarted_server_stops_the_daemon_and_the_next_start_waits_for_
             await asyncio.to_thread(cluster.pg.start)
             sim.extend(*chain[30:])
             await wait_for(lambda: synced(dsn, sim))
-    assert _comparable(await views(dsn)) == await _straight(databases, chain, net)
+    assert comparable(await views(dsn)) == await _straight(databases, chain, net)
 
 
 async def test_tls_to_postgresql_with_verify_full(cluster: Cluster, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ values beyond their columns, and the exit codes of docs/spec.md §9."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,20 +45,20 @@ from indexer.sync.ogmios import (
 )
 from indexer.sync.state import SyncState
 from indexer.sync.writer import check_continuity
-from tests.harness import Running, config, sync, synced, tip_slot, views, wait_for
+from tests.harness import (
+    NEVER_LIVE,
+    Running,
+    comparable,
+    config,
+    sync,
+    synced,
+    tip_slot,
+    views,
+    wait_for,
+)
 from tests.pg import Databases
 from tests.reward_scenarios import ALPHA, GAMMA, POOLS, StoryLedger, build_story
 from tests.test_rewards_e2e import _captured, epochs_of, follow, pool_rows
-
-NEVER_LIVE = {"live_distance_blocks": -1}
-
-
-def _comparable(v: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    v = copy.deepcopy(v)
-    for r in v["chain_tip"]:
-        r.pop("updated_at", None)
-    return v
-
 
 # --- one daemon per database -------------------------------------------------------------------
 
@@ -130,7 +129,7 @@ async def test_an_overtaken_daemon_stops_without_committing(dsn: str, databases:
     async with Simulator(net) as sim:
         sim.extend(*chain)
         await sync(config(sim.url, straight, batch_max_blocks=500, **NEVER_LIVE), sim)
-    assert _comparable(await views(dsn)) == _comparable(await views(straight))
+    assert comparable(await views(dsn)) == comparable(await views(straight))
 
 
 async def test_schema_changes_wait_for_no_daemon(dsn: str) -> None:

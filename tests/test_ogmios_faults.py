@@ -30,10 +30,8 @@ from indexer.sync.ogmios import (
     backoff_delay_s,
     health_url,
 )
-from tests.harness import Running, config, synced, tip_slot, wait_for
+from tests.harness import NEVER_LIVE, Running, config, synced, tip_slot, wait_for
 from tests.netfaults import free_port, make_tls
-
-NEVER_LIVE = {"live_distance_blocks": -1}
 
 
 def _with(cfg: Config, **ogmios: Any) -> Config:
