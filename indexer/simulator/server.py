@@ -2,10 +2,10 @@
 
 It speaks the Ogmios v6.13+/v7 protocol (docs/ogmios.md §1, §2, §4) for chain-sync
 (``findIntersection``/``nextBlock``, pipelined, answered in order, parked at the tip) and for
-the ledger-state queries the indexer uses, plus ``GET /health`` on the same port. Tests drive
-the node's chain with ``extend``/``fork`` and inject faults with ``drop_connections``,
-``inject_raw``, ``drop_after``, ``expire_acquired``, ``hold_chain_sync`` and
-``freeze_connections``. ``start(ssl=context)`` serves ``wss://`` (and ``/health`` over https).
+the ledger-state queries the indexer uses (answered in ``ledger.py``), plus ``GET /health`` on
+the same port. Tests drive the node's chain with ``extend``/``fork`` and inject faults with
+``drop_connections``, ``inject_raw``, ``drop_after``, ``expire_acquired``, ``hold_chain_sync``
+and ``freeze_connections``. ``start(ssl=context)`` serves ``wss://`` (and ``/health`` over https).
 
     sim = Simulator(Network())
     url = await sim.start()            # ws://127.0.0.1:PORT
@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 import indexer.simulator.queries as q
+from indexer.simulator import ledger
 from indexer.simulator.chain import block_point, block_tip
 from indexer.simulator.network import Network
 
@@ -112,6 +113,10 @@ class Simulator:
         """A block of the current chain."""
         i = self._index.get(block_id)
         return None if i is None else self.chain[i]
+
+    def position(self, block_id: str) -> int | None:
+        """Where ``block_id`` stands on the chain (0 for the first block), None if off it."""
+        return self._index.get(block_id)
 
     def extend(self, *blocks: Json) -> None:
         """Append blocks to the node's chain (each must be the child of the previous)."""
@@ -313,7 +318,7 @@ class Simulator:
             raise q.invalid_params("'params' must be an object")
         if method == "findIntersection":
             return q.ok_frame(method, rid, self._find_intersection(conn, params))
-        handler = _QUERIES.get(method)
+        handler = ledger.QUERIES.get(method)
         if handler is None:
             raise q.RpcFault(-32601, f"Method not found: unknown method '{method}'.")
         return q.ok_frame(method, rid, handler(self, conn, params))
@@ -402,90 +407,6 @@ class Simulator:
             block = self._known.get(block.get("ancestor", ""))
         return block
 
-    # --- ledger-state queries -----------------------------------------------------------
-
-    def _ledger_tip(self, conn: _Conn) -> Json | None:
-        """The block the queries run on: the acquired one, else the node's tip."""
-        if conn.expired:
-            conn.expired, conn.acquired = False, None
-            raise q.RpcFault(2003, "Previously acquired ledger state is no longer available.",
-                             "The acquired point has expired; acquire a new one.")
-        acquired = conn.acquired
-        if acquired is None:
-            return self.tip_block
-        return None if isinstance(acquired, str) else acquired
-
-    def _shelley_ledger(self, conn: _Conn) -> Json:
-        block = self._ledger_tip(conn)
-        if block is None or self.network.era_of(block["slot"]) == "byron":
-            raise q.RpcFault(2002, "Unavailable in current era: this query needs a Shelley-based "
-                             "ledger state.")
-        return block
-
-    def _q_acquire(self, conn: _Conn, params: Json | None) -> Json:
-        point = q.parse_point((params or {}).get("point"))
-        window = self.network.k + 1
-        if point == "origin":
-            ok = len(self.chain) < window
-            target: Json | str = "origin"
-        else:
-            assert isinstance(point, dict)
-            block = self.block_by_id(point["id"])
-            ok = (block is not None and block["slot"] == point["slot"]
-                  and self._index[point["id"]] >= len(self.chain) - window)
-            target = block if block is not None else "origin"
-        if not ok:
-            raise q.RpcFault(2000, "Failed to acquire requested point.",
-                             "The requested point is too old or not on the current chain.")
-        conn.acquired, conn.expired = target, False
-        return {"acquired": "ledgerState", "point": point}
-
-    def _q_release(self, conn: _Conn, params: Json | None) -> Json:
-        conn.acquired, conn.expired = None, False
-        return {"released": "ledgerState"}
-
-    def _q_ledger_tip(self, conn: _Conn, params: Json | None) -> Json | str:
-        block = self._ledger_tip(conn)
-        return "origin" if block is None else block_point(block)
-
-    def _q_epoch(self, conn: _Conn, params: Json | None) -> int:
-        block = self._ledger_tip(conn)
-        return self.network.epoch_of(0 if block is None else block["slot"])
-
-    def _q_era_summaries(self, conn: _Conn, params: Json | None) -> list[Json]:
-        block = self._ledger_tip(conn)
-        return self.network.era_summaries_json(None if block is None else block["slot"])
-
-    def _q_rewards_provenance(self, conn: _Conn, params: Json | None) -> Json:
-        block = self._shelley_ledger(conn)
-        return self.rewards_provenance(self.network.epoch_of(block["slot"]), block)
-
-    def _q_reward_accounts(self, conn: _Conn, params: Json | None) -> list[Json]:
-        creds = q.credentials_param(params)
-        return self.reward_account_summaries(creds, self._shelley_ledger(conn))
-
-    def _q_stake_pools(self, conn: _Conn, params: Json | None) -> Json:
-        self._shelley_ledger(conn)
-        return q.filter_stake_pools(self.stake_pools(params), params)
-
-    def _q_network_tip(self, conn: _Conn, params: Json | None) -> Json | str:
-        return block_point(self.chain[-1]) if self.chain else "origin"
-
-    def _q_block_height(self, conn: _Conn, params: Json | None) -> int | str:
-        return self.chain[-1]["height"] if self.chain else "origin"
-
-    def _q_genesis(self, conn: _Conn, params: Json | None) -> Json:
-        era = (params or {}).get("era")
-        if era not in ("byron", "shelley", "alonzo", "conway", "dijkstra"):
-            raise q.invalid_params(f"unknown era {era!r}")
-        if era != "shelley":
-            raise q.RpcFault(2004, "Invalid genesis configuration.",
-                             f"The simulator only serves the shelley genesis, not {era}.")
-        return self.network.shelley_genesis_json()
-
-    def _q_start_time(self, conn: _Conn, params: Json | None) -> str:
-        return self.network.system_start
-
     # --- /health ------------------------------------------------------------------------
 
     def health_json(self) -> Json:
@@ -530,17 +451,3 @@ class Simulator:
         return response
 
 
-_QUERIES = {
-    "acquireLedgerState": Simulator._q_acquire,
-    "releaseLedgerState": Simulator._q_release,
-    "queryLedgerState/tip": Simulator._q_ledger_tip,
-    "queryLedgerState/epoch": Simulator._q_epoch,
-    "queryLedgerState/eraSummaries": Simulator._q_era_summaries,
-    "queryLedgerState/rewardsProvenance": Simulator._q_rewards_provenance,
-    "queryLedgerState/rewardAccountSummaries": Simulator._q_reward_accounts,
-    "queryLedgerState/stakePools": Simulator._q_stake_pools,
-    "queryNetwork/tip": Simulator._q_network_tip,
-    "queryNetwork/blockHeight": Simulator._q_block_height,
-    "queryNetwork/genesisConfiguration": Simulator._q_genesis,
-    "queryNetwork/startTime": Simulator._q_start_time,
-}
