@@ -183,7 +183,7 @@ async def test_a_dropped_ledger_connection_reacquires_the_same_point() -> None:
 class _IgnoresAcquire(Simulator):
     """A server that acknowledges acquireLedgerState but answers from its tip."""
 
-    def _ledger_tip(self, conn: Any) -> Any:
+    def ledger_block(self, conn: Any) -> Any:
         return self.tip_block
 
 

@@ -16,20 +16,8 @@ if TYPE_CHECKING:
 Json = dict[str, Any]
 
 
-def _ledger_tip(sim: Simulator, conn: Conn) -> Json | None:
-    """The block the queries run on: the acquired one, else the node's tip."""
-    if conn.expired:
-        conn.expired, conn.acquired = False, None
-        raise q.RpcFault(2003, "Previously acquired ledger state is no longer available.",
-                         "The acquired point has expired; acquire a new one.")
-    acquired = conn.acquired
-    if acquired is None:
-        return sim.tip_block
-    return None if isinstance(acquired, str) else acquired
-
-
 def _shelley_ledger(sim: Simulator, conn: Conn) -> Json:
-    block = _ledger_tip(sim, conn)
+    block = sim.ledger_block(conn)
     if block is None or sim.network.era_of(block["slot"]) == "byron":
         raise q.RpcFault(2002, "Unavailable in current era: this query needs a Shelley-based "
                          "ledger state.")
@@ -61,17 +49,17 @@ def release(sim: Simulator, conn: Conn, params: Json | None) -> Json:
 
 
 def ledger_tip(sim: Simulator, conn: Conn, params: Json | None) -> Json | str:
-    block = _ledger_tip(sim, conn)
+    block = sim.ledger_block(conn)
     return "origin" if block is None else block_point(block)
 
 
 def epoch(sim: Simulator, conn: Conn, params: Json | None) -> int:
-    block = _ledger_tip(sim, conn)
+    block = sim.ledger_block(conn)
     return sim.network.epoch_of(0 if block is None else block["slot"])
 
 
 def era_summaries(sim: Simulator, conn: Conn, params: Json | None) -> list[Json]:
-    block = _ledger_tip(sim, conn)
+    block = sim.ledger_block(conn)
     return sim.network.era_summaries_json(None if block is None else block["slot"])
 
 

@@ -407,6 +407,18 @@ class Simulator:
             block = self._known.get(block.get("ancestor", ""))
         return block
 
+    def ledger_block(self, conn: _Conn) -> Json | None:
+        """The block the ledger-state queries run on: the acquired one, else the node's tip
+        (None: origin). A method, so that a test can model a server that ignores acquire."""
+        if conn.expired:
+            conn.expired, conn.acquired = False, None
+            raise q.RpcFault(2003, "Previously acquired ledger state is no longer available.",
+                             "The acquired point has expired; acquire a new one.")
+        acquired = conn.acquired
+        if acquired is None:
+            return self.tip_block
+        return None if isinstance(acquired, str) else acquired
+
     # --- /health ------------------------------------------------------------------------
 
     def health_json(self) -> Json:
