@@ -68,11 +68,14 @@ class ChainFollower:
     requests). The session is given up when nothing at all came for ``stall_timeout_s``, or
     when the node's tip has been ahead of our last frame for ``stall_timeout_s`` without a new
     frame. At the tip Ogmios legitimately waits for the next block as long as it takes (about
-    20 s on mainnet, longer on test networks): that is not a stall, it still answers."""
+    20 s on mainnet, longer on test networks): that is not a stall, it still answers.
+
+    Answered requests are renewed ``burst`` at a time, in one socket write, each frame queued
+    (``out.put``) before its request is renewed, so a slow writer still holds Ogmios back."""
 
     HEALTHY_FRAMES = 100
-    MAX_BURST = 32
     HEALTHY_SESSION_S = 60.0
+    MAX_BURST = 32  # answered requests renewed together (see ``burst``)
 
     def __init__(self, url: str, *, in_flight: int = 100, max_message_mib: int = 64,
                  reconnect_max_s: float = 30.0, connect_timeout_s: float = 10.0,
