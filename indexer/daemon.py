@@ -12,8 +12,10 @@ dies, the TaskGroup cancels the others (an open batch aborts) and the error prop
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import signal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from functools import partial
 from typing import TypeVar
 
@@ -87,12 +89,38 @@ async def open_store(cfg: Config) -> Store:
             await backoff.wait("db.unreachable", exc)
 
 
+# Decoding and building rows allocate some 60 small objects per block, which live until their
+# batch commits (so they reach the oldest generation) and never form cycles. At CPython's
+# default thresholds (700, 10, 10) a full collection, which traverses the whole heap (the
+# address cache included), ran every ~800 blocks: 1.3 s of a 10.5 s CPU run over 20,000 blocks,
+# against 0.7 s for all the young collections. The young generations keep their thresholds
+# (frequent, cheap); full collections run 10x less often, so cyclic garbage (exceptions with
+# their tracebacks) still goes within seconds while syncing.
+GC_FULL_THRESHOLD = 100
+_gc_runs: list[tuple[int, ...]] = []  # per daemon running in this process (tests run several):
+# the thresholds before the first of them, restored when the last one returns
+
+
+@contextlib.contextmanager
+def _collector_tuned() -> Iterator[None]:
+    before = _gc_runs[0] if _gc_runs else gc.get_threshold()
+    _gc_runs.append(before)
+    gc.set_threshold(before[0], before[1], max(before[2], GC_FULL_THRESHOLD))
+    try:
+        yield
+    finally:
+        _gc_runs.pop()
+        if not _gc_runs:
+            gc.set_threshold(*before)
+
+
 async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    try:
-        await _run(cfg, stop)
-    except _Stopped:
-        log.info("daemon.stopped", during="start")
+    with _collector_tuned():
+        try:
+            await _run(cfg, stop)
+        except _Stopped:
+            log.info("daemon.stopped", during="start")
 
 
 async def _run(cfg: Config, stop: asyncio.Event) -> None:

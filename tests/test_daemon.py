@@ -282,3 +282,19 @@ async def test_a_server_without_rewards_provenance_is_no_reason_to_stop(dsn: str
     assert warned and len(warned) == len(epochs)  # once per epoch, not once per batch
     statuses = {r["rewards_status"] for r in (await views(dsn))["pool_epoch"]}
     assert "provisional" not in statuses
+
+
+def test_the_collector_threshold_is_raised_while_daemons_run_and_restored_after() -> None:
+    """Overlapping daemons in one process (as in these tests): the first raises the threshold
+    of full collections, the last to return restores what was there before, in any order."""
+    import gc
+
+    before = gc.get_threshold()
+    a, b = daemon._collector_tuned(), daemon._collector_tuned()
+    a.__enter__()
+    assert gc.get_threshold()[2] >= daemon.GC_FULL_THRESHOLD
+    b.__enter__()
+    a.__exit__(None, None, None)  # the first one returns first
+    assert gc.get_threshold()[2] >= daemon.GC_FULL_THRESHOLD
+    b.__exit__(None, None, None)
+    assert gc.get_threshold() == before
