@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from indexer.accounting.export import ada as exact_ada
 from indexer.db.dsn import without_password
+from indexer.db.roles import PUBLIC_VIEWS
 from indexer.db.store import Record, Store
 from indexer.demo.postgres import EmbeddedPostgres
 from indexer.demo.scenarios import DEMO_WALLETS
@@ -258,8 +259,7 @@ def connect_help(dsn: str, pool_id: str, last_epoch: int, psql: str,
         "    FROM pool_owner_epoch WHERE rewards_status = 'credited'",
         "   GROUP BY stake_address ORDER BY ada DESC;",
         "",
-        "(views: chain_tip, pool_certificate, withdrawal, reward_event, pool_epoch, "
-        "pool_owner_epoch;",
-        f" pool {pool_id})",
+        *textwrap.wrap(f"(views: {', '.join(PUBLIC_VIEWS)}; pool {pool_id})", width=92,
+                       subsequent_indent=" ", break_long_words=False),
     ]
     return "\n".join(lines)
