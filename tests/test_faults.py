@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from indexer.cli import EXIT_FATAL, EXIT_REFUSED, EXIT_USAGE, exit_code
 from indexer.config import ConfigError
 from indexer.db.store import DatabaseBusy, DatabaseLost, LostLock, Store
 from indexer.demo.scenarios import build_demo_chain, demo_network
+from indexer.ops.kit import reward_problem_counts
+from indexer.ops.metrics import REWARD_PROBLEMS
 from indexer.simulator.chain import ChainBuilder, Pool, Wallet, pool_reg_cert, reg_cert
 from indexer.simulator.queries import RpcFault
 from indexer.simulator.server import Simulator
@@ -243,6 +246,15 @@ async def test_unusable_figures_of_one_pool_do_not_stop_the_daemon(dsn: str) -> 
     assert all(e["log_level"] == "error" for e in bad)
     alpha_bad = next(e for e in bad if e["pool_id"] == ALPHA.id and e["epoch"] == 2)
     assert "exceed the leader reward 1" in alpha_bad["detail"]  # both sides, in one line
+    # what the gauge indexer_reward_problems shows: the pool-epochs the views show so
+    shown = Counter(r["rewards_status"] for r in snaps[story.last_epoch]["pool_epoch"]
+                    if r["rewards_status"] in REWARD_PROBLEMS)
+    store = await Store.connect(dsn)
+    try:
+        assert await reward_problem_counts(store) == dict(shown)
+    finally:
+        await store.close()
+    assert shown["inconsistent"] >= 1 and shown["unreadable"] >= 1
 
 
 # --- servers, columns, exit codes --------------------------------------------------------------

@@ -137,6 +137,8 @@ async def test_health_metrics_and_ready_follow_the_daemon(dsn: str) -> None:
             assert value(parsed, "process_resident_memory_bytes") > 0  # process metrics
             assert "python_info" in parsed
             assert value(parsed, "indexer_reward_disagreements") == 0  # read from the database
+            assert {labels["problem"]: v for labels, v in parsed["indexer_reward_problems"]} \
+                == {"unreadable": 0, "inconsistent": 0}
 
             sim.connection_status = "disconnected"  # Ogmios lost its node
             await until(lambda: health_is(port, 500, "disconnected"))

@@ -16,7 +16,7 @@ from indexer.config import Config
 from indexer.db.store import LATEST_VERSION, DatabaseError, Store
 from indexer.history.fetch import disagreement_count
 from indexer.ops.health import ChainTime, HealthSettings, NodeView, poll_ogmios
-from indexer.ops.metrics import Metrics, MetricsServer
+from indexer.ops.metrics import REWARD_PROBLEMS, Metrics, MetricsServer
 from indexer.ops.names import MetadataFetcher
 from indexer.ops.progress import Progress
 from indexer.ops.status import indexer_version
@@ -28,6 +28,11 @@ from indexer.sync.state import SyncState
 log = structlog.get_logger("indexer.ops.kit")
 
 DB_GAUGES_EVERY_S = 30.0
+
+
+async def reward_problem_counts(store: Store) -> dict[str, int]:
+    """How many pool-epochs the views show as ``unreadable`` / ``inconsistent``."""
+    return {r["problem"]: r["n"] for r in await store.query("reward_problem_counts")}
 
 
 def _time(text: Any) -> dt.datetime | None:
@@ -54,9 +59,6 @@ class OpsKit:
         self.progress = Progress(state, cfg.indexer.progress_interval_s, k=net.k,
                                  node=self.node, chain_time=chain_time, bar=bar)
         self.server = MetricsServer(cfg.metrics.host, cfg.metrics.port, self.metrics)
-        self.disagreements = self.metrics.gauge(
-            "indexer_reward_disagreements",
-            "Live pool-epochs a fetched figure contradicts beyond its uncertainty")
 
     @property
     def hooks(self) -> list[Callable[[], Awaitable[None]]]:
@@ -81,7 +83,11 @@ class OpsKit:
         """Gauges read from the database, refreshed on a timer (a scrape must not wait on it)."""
         while True:
             try:
-                self.disagreements.set(await disagreement_count(self.store))
+                m = self.metrics
+                m.reward_disagreements.set(await disagreement_count(self.store))
+                counts = await reward_problem_counts(self.store)
+                for problem in REWARD_PROBLEMS:
+                    m.reward_problems.labels(problem=problem).set(counts.get(problem, 0))
             except DatabaseError as exc:
                 log.warning("metrics.db_gauges_failed", error=str(exc))
             await asyncio.sleep(DB_GAUGES_EVERY_S)

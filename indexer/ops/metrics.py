@@ -75,6 +75,10 @@ class _Callback(Collector):
         yield family
 
 
+# The values of pool_reward.problem (schema.sql), each a rewards_status of the views.
+REWARD_PROBLEMS = ("unreadable", "inconsistent")
+
+
 class Metrics:
     """The daemon's registry, its own sync series, and the hooks to add more."""
 
@@ -93,6 +97,16 @@ class Metrics:
             buckets=COMMIT_BUCKETS_S, registry=self.registry)
         self._rate: deque[tuple[float, int]] = deque()
         self.registry.register(_SyncCollector(self))
+        # read from the database on a timer by the ops kit (a scrape must not wait on it)
+        self.reward_disagreements = self.gauge(
+            "indexer_reward_disagreements",
+            "Live pool-epochs a fetched figure contradicts beyond its uncertainty")
+        self.reward_problems = self.gauge(
+            "indexer_reward_problems",
+            "Pool-epochs whose ledger figures the split cannot use (rewards_status "
+            "unreadable or inconsistent)", labels=("problem",))
+        for problem in REWARD_PROBLEMS:
+            self.reward_problems.labels(problem=problem).set(0)
 
     # --- for other parts of the daemon ---------------------------------------------------
 

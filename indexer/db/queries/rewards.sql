@@ -92,3 +92,12 @@ FROM unnest($1::text[], $2::integer[], $3::text[], $4::bytea[], $5::bigint[])
      AS u (pool_id, epoch_no, source, cred, stake)
 WHERE o.pool_id = u.pool_id AND o.epoch_no = u.epoch_no AND o.source = u.source
   AND o.cred = u.cred;
+
+-- Pool-epochs whose effective figures are ledger figures the split cannot use, by problem
+-- ('unreadable', 'inconsistent'): what the pool_epoch view shows as their rewards_status, for
+-- the gauge indexer_reward_problems (an import that replaces them takes them out).
+-- name: reward_problem_counts
+SELECT problem, count(*)::bigint AS n
+FROM pool_reward_effective
+WHERE problem IS NOT NULL
+GROUP BY problem;
