@@ -261,24 +261,13 @@ async def send_repeated(ws: ClientConnection, message: bytes, n: int) -> None:
     does (checks that the connection is open, waits for the write buffer to drain, turns a
     failure into ConnectionClosed); the frames are built (and masked, each with its own key)
     by the Sans-I/O protocol, ``send_text``, and taken with ``data_to_send``."""
-    if n == 1:
-        await ws.send(message, text=True)
-        return
     async with ws.send_context():
         protocol = ws.protocol
         for _ in range(n):
             protocol.send_text(message)
-        data = protocol.data_to_send()
-        if all(data):
-            ws.transport.writelines(data)  # joined (3.12+: sendmsg): one syscall
-        else:  # an empty chunk means EOF: never while the connection is open, but be exact
-            for chunk in data:
-                if chunk:
-                    ws.transport.write(chunk)
-                elif ws.transport.can_write_eof():
-                    ws.transport.write_eof()
-                else:
-                    ws.transport.close()
+        # joined (3.12+: sendmsg): one syscall. Text frames on an open connection never carry
+        # the protocol's EOF marker (an empty chunk), which only follows a close frame.
+        ws.transport.writelines(protocol.data_to_send())
 
 
 def _point_and_tip(frame: bytes) -> tuple[Any, Any]:

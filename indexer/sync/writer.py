@@ -23,6 +23,8 @@ from indexer.chain.types import (
     Cred,
     DecodeError,
     Point,
+    PoolRegistration,
+    PoolRetirement,
     RollBackward,
     RollForward,
 )
@@ -299,15 +301,11 @@ class Writer:
         a crash of PostgreSQL or of the machine can lose the last few commits, but each is
         one batch with its checkpoint, so the database comes back at an earlier batch
         boundary and chain-sync resumes from there. Near the tip every commit is flushed."""
-        last = next((ev for ev in reversed(events)
+        last = next((ev.block for ev in reversed(events)
                      if isinstance(ev, RollForward) and ev.block is not None), None)
-        tip = self.state.stats.tip
-        for ev in reversed(events):
-            if ev.tip is not None:
-                tip = ev.tip
-                break
-        return (last is not None and last.block is not None and tip is not None
-                and tip.height - last.block.height > self.net.k)
+        tip = next((ev.tip for ev in reversed(events) if ev.tip is not None),
+                   self.state.stats.tip)
+        return last is not None and tip is not None and tip.height - last.height > self.net.k
 
     async def _prepare(self, events: list[ChainEvent]) -> None:
         """Before the transaction opens: check what must fit the columns, and refresh the
@@ -388,11 +386,12 @@ class Writer:
         records = []
         for row in rows.pool_certs:
             past = history[row.cert.pool]
-            is_reg = not hasattr(row.cert, "retirement_epoch")
+            cert = row.cert
+            is_reg = isinstance(cert, PoolRegistration)
             active = active_epoch(past, row.epoch_no) if is_reg else None
             records.append(pool_cert_record(row, active, self.net.network_id))
-            past.append(PoolEvent(row.epoch_no, is_reg,
-                                  getattr(row.cert, "retirement_epoch", None)))
+            past.append(PoolEvent(row.epoch_no, is_reg, cert.retirement_epoch
+                                  if isinstance(cert, PoolRetirement) else None))
         await tx.insert_pool_certs(records)
 
     async def _prune(self, tx: StoreTx) -> int | None:
