@@ -118,3 +118,25 @@ async def test_a_block_that_does_not_follow_stops_at_the_last_good_one(dsn: str,
     _, error = await _run(dsn, frames, net)
     assert isinstance(error, DecodeError) and error.field == "ancestor"
     assert await tip_slot(dsn) == chain[cut - 1]["slot"]
+
+
+async def test_spends_are_packed_without_losing_an_id_an_index_or_a_slot(dsn: str) -> None:
+    """``StoreTx.spend`` sends the ids end to end and the integers as text (store.py): every
+    spend of a stored output is recorded with its own index and slot (several digits, beyond
+    32 bits), the others are not, and an id that is not 32 bytes is refused."""
+    ids = [bytes([i]) * 32 for i in range(1, 6)]
+    store = await Store.connect(dsn)
+    try:
+        async with store.transaction() as tx:
+            await tx.copy("utxo", ("tx_id", "idx", "cred", "lovelace", "slot"),
+                          [(ids[0], 0, b"\x00" * 29, 5, 1), (ids[1], 12, b"\x00" * 29, 6, 1),
+                           (ids[2], 7, b"\x00" * 29, 7, 1)])
+            await tx.spend([ids[1], ids[0], ids[3], ids[2]], [12, 0, 12, 8],
+                           [2**40 + 3, 9, 10, 11])
+            with pytest.raises(ValueError, match="32 bytes"):
+                await tx.spend([ids[4][:31]], [0], [12])
+        rows = await store.fetch("SELECT tx_id, idx, spent_slot FROM utxo_spent ORDER BY tx_id")
+    finally:
+        await store.close()
+    assert [(bytes(r["tx_id"]), r["idx"], r["spent_slot"]) for r in rows] == [
+        (ids[0], 0, 9), (ids[1], 12, 2**40 + 3)]

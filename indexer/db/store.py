@@ -436,9 +436,14 @@ class StoreTx:
 
     async def spend(self, tx_ids: Sequence[bytes], idxs: Sequence[int], slots: Sequence[int]
                     ) -> None:
-        if tx_ids:
-            await self.conn.execute(Q["apply_spends"], tx_ids, idxs, slots,
-                                    timeout=self.timeout_s)
+        """Packed (``apply_spends``): the ids end to end, the integers as text."""
+        if not tx_ids:
+            return
+        packed = b"".join(tx_ids)
+        if len(packed) != 32 * len(tx_ids):  # the decoder only lets 32-byte ids through
+            raise ValueError("a transaction id of the spends is not 32 bytes")
+        await self.conn.execute(Q["apply_spends"], packed, ",".join(map(str, idxs)),
+                                ",".join(map(str, slots)), timeout=self.timeout_s)
 
     async def insert_pool_certs(self, records: list[tuple[Any, ...]]) -> None:
         if records:

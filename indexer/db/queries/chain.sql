@@ -34,14 +34,18 @@ SELECT slot, hash FROM block ORDER BY slot DESC LIMIT $1;
 -- name: point_at_offset
 SELECT slot, hash FROM block ORDER BY slot DESC OFFSET $1 LIMIT 1;
 
--- Record the spends of staked outputs among the inputs ($1 tx ids, $2 indexes, $3 slots).
+-- Record the spends of staked outputs among the inputs: $1 their 32-byte tx ids end to end,
+-- $2 and $3 their indexes and slots as comma-separated text (store.py packs them: a third of
+-- the client's CPU of bytea[] and bigint[] parameters, and less of the server's).
 -- In key order: at mainnet scale the utxo key far outgrows the buffers, and sorted lookups
 -- touch each index page once (measured on 11 million outputs: ~25% faster).
 -- name: apply_spends
 INSERT INTO utxo_spent (tx_id, idx, spent_slot)
 SELECT i.tx_id, i.idx, i.spent_slot
-FROM (SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS s (tx_id, idx, spent_slot)
-      ORDER BY tx_id, idx) AS i
+FROM (SELECT substr($1::bytea, 32 * (s.n::integer - 1) + 1, 32) AS tx_id, s.idx, s.spent_slot
+      FROM unnest(string_to_array($2::text, ',')::bigint[],
+                  string_to_array($3::text, ',')::bigint[]) WITH ORDINALITY AS s (idx, spent_slot, n)
+      ORDER BY 1, 2) AS i
 JOIN utxo u ON u.tx_id = i.tx_id AND u.idx = i.idx;
 
 -- name: pool_history
