@@ -28,6 +28,7 @@ from indexer.db.dsn import mask
 from indexer.db.store import DatabaseUnavailable, Store, Timeouts
 from indexer.ops.kit import OpsKit
 from indexer.ops.names import store_aliases
+from indexer.ops.sizing import log_server_settings
 from indexer.sync.capture import RewardCapture
 from indexer.sync.chainsync import ChainFollower
 from indexer.sync.network import Epochs, NetworkInfo, WrongNetwork, discover_network
@@ -136,6 +137,7 @@ async def _run(cfg: Config, stop: asyncio.Event) -> None:
         await _unless_stopped(stop, check_server(
             cfg.ogmios.url, reconnect_max_s=cfg.ogmios.reconnect_max_s, ssl_context=tls))
         net, epochs = await _unless_stopped(stop, discover_network(ledger, store, cfg))
+        await log_server_settings(store, net.network_id)
         await record_start(store, cfg, await store.checkpoint(), epochs.calendar)
         await store_aliases(store, cfg.aliases)
         await share_basis_at_start(store, net.share_accounts)

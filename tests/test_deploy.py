@@ -23,6 +23,7 @@ import pytest
 from indexer.config import load_config
 from indexer.db.roles import PUBLIC_VIEWS, grant_readonly
 from indexer.db.store import Store
+from indexer.ops.sizing import sizing_advice
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -515,3 +516,18 @@ async def test_dashboard_sql_runs_on_the_schema_as_the_readonly_role(dsn: str) -
             await conn.execute(f'DROP OWNED BY "{role}"')
             await conn.execute(f'DROP ROLE "{role}"')
         await conn.close()
+
+
+def test_compose_postgres_passes_the_daemons_sizing_check() -> None:
+    """deploy/docker-compose.yml's PostgreSQL settings are the ones the daemon asks for on
+    mainnet (indexer/ops/sizing.py): it must not warn about the project's own deployment."""
+    text = interpolated((DEPLOY / "docker-compose.yml").read_text())
+    found = dict(re.findall(r"-\s*(shared_buffers|max_wal_size)=(\w+)", text))
+    units = {"MB": 1 << 20, "GB": 1 << 30}
+
+    def size(value: str) -> int:
+        number, unit = re.fullmatch(r"(\d+)(MB|GB)", value).groups()  # type: ignore[union-attr]
+        return int(number) * units[unit]
+
+    assert set(found) == {"shared_buffers", "max_wal_size"}
+    assert sizing_advice(size(found["shared_buffers"]), size(found["max_wal_size"])) == []

@@ -31,6 +31,7 @@ from indexer.ops.health import HealthSettings, NodeView, health
 from indexer.ops.metrics import Metrics
 from indexer.ops.names import check_document, fetch_metadata, http_client, metadata_hash
 from indexer.ops.progress import Progress, bar_line, eta_text
+from indexer.ops.sizing import log_server_settings, sizing_advice
 from indexer.simulator.chain import ChainBuilder, Pool, Wallet, pool_reg_cert
 from indexer.simulator.server import Simulator
 from indexer.sync.state import SyncState
@@ -508,3 +509,26 @@ async def test_pool_names_and_aliases_reach_the_views_and_exports(dsn: str,
     assert all(r["balances_complete"] is True for r in rows)
     v = await views(dsn)
     assert v["pool_epoch"]  # the chain was indexed as usual
+
+
+def test_sizing_advice_names_what_to_raise_for_a_mainnet_sync() -> None:
+    assert sizing_advice(128 << 20, 1 << 30) == [
+        "shared_buffers = 128 MB: 1 GB or more holds the utxo indexes at mainnet scale",
+        "max_wal_size = 1024 MB: 4 GB or more (with checkpoint_timeout = 15min) makes "
+        "checkpoints, and full-page writes, rare"]
+    assert sizing_advice(1 << 30, 4 << 30) == []
+    assert len(sizing_advice(2 << 30, (4 << 30) - 1)) == 1
+
+
+async def test_server_settings_are_read_and_advised_on_mainnet_only(dsn: str) -> None:
+    store = await Store.connect(dsn)
+    try:
+        row = (await store.query("server_settings"))[0]
+        on_mainnet = await log_server_settings(store, network_id=1)
+        on_testnet = await log_server_settings(store, network_id=0)
+    finally:
+        await store.close()
+    assert row["shared_buffers_bytes"] > 0 and row["max_wal_size_bytes"] > 0
+    assert row["checkpoint_timeout_s"] > 0
+    assert on_mainnet == sizing_advice(row["shared_buffers_bytes"], row["max_wal_size_bytes"])
+    assert on_testnet == []

@@ -97,3 +97,11 @@ DELETE FROM account_alias_row;
 -- name: add_aliases
 INSERT INTO account_alias_row (stake_address, alias)
 SELECT * FROM unnest($1::text[], $2::text[]);
+
+-- The server settings that decide the rate of an initial sync at mainnet scale
+-- (indexer/ops/sizing.py).
+-- name: server_settings
+SELECT pg_size_bytes(current_setting('shared_buffers')) AS shared_buffers_bytes,
+       pg_size_bytes(current_setting('max_wal_size')) AS max_wal_size_bytes,
+       (SELECT setting::integer FROM pg_settings WHERE name = 'checkpoint_timeout')
+           AS checkpoint_timeout_s;
