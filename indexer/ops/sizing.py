@@ -2,7 +2,7 @@
 
 With the server's defaults (``shared_buffers`` 128 MB, ``max_wal_size`` 1 GB) the ``utxo``
 indexes of mainnet's 11 million staked outputs do not fit the buffers, and checkpoints come so
-often that most of the WAL is full-page images: the benchmark's rate at that scale was 30-50%
+often that most of the WAL is full-page images: the benchmark's rate at that scale was 16-38%
 lower than on a server with 2 GB of buffers and rare checkpoints (README "Measured"). The daemon
 says so once at start, on mainnet, where it matters; it never changes the server's settings.
 """
