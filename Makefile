@@ -19,7 +19,7 @@ check: lint test ## what CI runs (.ci/run): lint, then the tests
 demo: ## index the bundled scripted chain and print a shared pool's accounting
 	indexer demo
 
-bench: ## the benchmark of README "Measured" (~15 min; BENCH_ARGS=--quick: a few minutes)
+bench: ## the benchmark of README "Measured" (~5 min cached, ~9 the first time; BENCH_ARGS=--quick: less)
 	$(PY) scripts/bench_decode.py --seconds 2 $(if $(findstring --quick,$(BENCH_ARGS)),--blocks 5000 --frames 2000,)
 	$(PY) scripts/bench_e2e.py $(BENCH_ARGS)
 

@@ -21,7 +21,7 @@ one run, alternating.
 It prints medians with their spread (min-max), the ratios, a projection of a full mainnet
 resync from the first Shelley block, and the database size per million kept outputs.
 
-    python scripts/bench_e2e.py                 # the full run (~10-15 min, the first time more)
+    python scripts/bench_e2e.py                 # the full run (~5 min cached, ~9 the first time)
     python scripts/bench_e2e.py --quick         # a few minutes: 5,000 blocks, 2M outputs
 """
 
