@@ -15,7 +15,7 @@
 CREATE TABLE schema_version (
     version integer NOT NULL
 );
-INSERT INTO schema_version (version) VALUES (2);
+INSERT INTO schema_version (version) VALUES (3);
 
 -- Network facts (network name, security parameter k, era summaries, pool deposit …).
 CREATE TABLE meta (
@@ -78,7 +78,10 @@ CREATE TABLE utxo_spent (
     spent_slot bigint NOT NULL,
     PRIMARY KEY (tx_id, idx)
 );
-CREATE INDEX utxo_spent_slot ON utxo_spent (spent_slot);
+-- BRIN: spends arrive in slot order, and only a rollback (the newest slots) and the pruning
+-- (the oldest) look rows up by slot; a B-tree cost every spend an index insert (README
+-- "Measured": +7% blocks/s without it, a rollback at the tip reads ~1 ms more).
+CREATE INDEX utxo_spent_slot ON utxo_spent USING brin (spent_slot);
 
 -- Stake credential registrations (kind 0), deregistrations (1) and pool delegations (2).
 CREATE TABLE stake_event (
