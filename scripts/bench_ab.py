@@ -25,17 +25,15 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import asyncpg
-import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_chain import load_or_build  # noqa: E402
-from bench_e2e import Server, _settle  # noqa: E402
+from bench_e2e import Server, _run, _settle  # noqa: E402
 
 from indexer.db.dsn import with_database  # noqa: E402
 from indexer.db.store import drop_database  # noqa: E402
@@ -83,19 +81,6 @@ async def _database(admin: str, template: str | None) -> str:
     return with_database(admin, DB)
 
 
-def _run(checkout: Path, url: str, tip: str, dsn: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, str(checkout / "scripts" / "bench_clients.py"),
-                          "daemon", "--url", url, "--tip", tip, "--dsn", dsn],
-                         env={**os.environ, "PYTHONPATH": str(checkout)}, capture_output=True,
-                         text=True, check=False)
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    if out.returncode != 0 or not lines:
-        raise RuntimeError(f"{checkout}: the daemon failed ({out.returncode}):\n"
-                           f"{out.stderr[-3000:]}")
-    result: dict[str, Any] = orjson.loads(lines[-1])
-    return result
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("checkouts", nargs="+", metavar="LABEL=PATH")
@@ -120,7 +105,8 @@ def main() -> None:
                 dsn = asyncio.run(_database(args.dsn, templates[label]))
                 asyncio.run(_settle(args.dsn))
                 before = asyncio.run(_server_stats(args.dsn))
-                res = _run(path, server.url, tip, dsn)
+                res = _run(["daemon", "--url", server.url, "--tip", tip, "--dsn", dsn],
+                           root=path)
                 after = asyncio.run(_server_stats(args.dsn))
                 d = {k: after[k] - before[k] for k in before}
                 rate = res["blocks"] / res["wall_s"]

@@ -61,9 +61,12 @@ PY = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def _run(args: list[str], *, prefix: list[str] | None = None) -> dict[str, Any]:
-    cmd = [*(prefix or []), PY, str(ROOT / "scripts" / "bench_clients.py"), *args]
-    out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, check=False)
+def _run(args: list[str], *, prefix: list[str] | None = None, root: Path = ROOT
+         ) -> dict[str, Any]:
+    """``root``'s bench_clients.py (its own code on PYTHONPATH); its last JSON line."""
+    cmd = [*(prefix or []), PY, str(root / "scripts" / "bench_clients.py"), *args]
+    out = subprocess.run(cmd, env={**ENV, "PYTHONPATH": str(root)}, capture_output=True,
+                         text=True, check=False)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:
         raise RuntimeError(f"{' '.join(args[:1])} failed ({out.returncode}):\n"
