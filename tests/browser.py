@@ -38,7 +38,10 @@ class Browser:
         if exe is None:
             raise RuntimeError(INSTALL_HINT)
         self.exe, self.size = exe, (width, height)
-        self._dir = tempfile.TemporaryDirectory(prefix="indexer-chromium-")
+        # Chromium's helper processes can still be writing the profile when the main one has
+        # exited: a directory that is not empty yet must not fail the test (seen in CI once)
+        self._dir = tempfile.TemporaryDirectory(prefix="indexer-chromium-",
+                                                ignore_cleanup_errors=True)
         self._proc: subprocess.Popen[bytes] | None = None
         self._ws: ClientConnection | None = None
         self._ids = itertools.count(1)
