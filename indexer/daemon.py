@@ -199,4 +199,5 @@ async def _follow(cfg: Config, store: Store, ledger: LedgerClient, net: NetworkI
         await writer.run(queue, stop)
         for task in others:
             task.cancel()
-    log.info("daemon.stopped", slot=state.cursor.slot, blocks=state.stats.blocks)
+    log.info("daemon.stopped", slot=state.cursor.slot, blocks=state.stats.blocks,
+             overlapped_batches=writer.overlapped_batches)

@@ -407,6 +407,12 @@ class Store:
         async with self._conn() as conn:
             return str(await conn.execute(sql, *args))
 
+    @property
+    def spare_connection(self) -> bool:
+        """Whether the writer may hold two transactions at once (two batches overlapped,
+        sync/writer.py) and still leave a connection to everyone else."""
+        return int(self._pool.get_max_size()) >= 3
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTx]:
         """One transaction; each statement in it may take ``batch_s`` (COMMIT: ``query_s``)."""
