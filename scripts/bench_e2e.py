@@ -18,8 +18,9 @@ one run, alternating.
    that no run pays for the writeback of the clone or of the run before it.
 4. Then one more daemon run under py-spy, summarised: where the daemon's time goes.
 
-It prints medians with their spread (min-max), the ratios, a projection of a full mainnet
-resync from the first Shelley block, and the database size per million kept outputs.
+It prints medians with their spread (min-max), the ratios (of the medians, and within each
+round), a projection of a full mainnet resync from the first Shelley block, and the database
+size per million kept outputs.
 
     python scripts/bench_e2e.py                 # the full run (~5 min cached, ~9 the first time)
     python scripts/bench_e2e.py --quick         # a few minutes: 5,000 blocks, 2M outputs
@@ -265,6 +266,18 @@ def _report(results: dict[str, list[dict[str, Any]]], st: dict[str, float], mib:
                              ("daemon", "ogmios-python", "orjson"))
     print(f"\nratio daemon / ogmios-python: {daemon / peer:.2f} (target >= 1.0)")
     print(f"ratio daemon / orjson ceiling:  {daemon / ceiling:.2f} (target >= 0.35)")
+    # The same ratios within each round (its contenders ran minutes apart): a machine that
+    # slows down or speeds up over the run moves both sides of these alike.
+    def per_round(a: str, b: str) -> str:
+        xs = [x / y for x, y in zip(rates(a), rates(b), strict=True)]
+        return f"{statistics.median(xs):.2f} ({min(xs):.2f}-{max(xs):.2f})"
+
+    line = (f"per round, median (min-max): daemon / ogmios-python "
+            f"{per_round('daemon', 'ogmios-python')}, daemon / orjson "
+            f"{per_round('daemon', 'orjson')}")
+    if "daemon@scale" in results:
+        line += f", at scale / fresh {per_round('daemon@scale', 'daemon')}"
+    print(line)
     pairs = [d["blocks"] / d["wall_s"] for d in results["daemon"]]
     if "daemon@scale" in results:
         at_scale = statistics.median(rates("daemon@scale"))
