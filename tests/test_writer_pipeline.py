@@ -16,7 +16,7 @@ import pytest
 
 from indexer.chain.decode import decode_message
 from indexer.chain.epochs import EpochCalendar, parse_era_summaries
-from indexer.chain.types import DecodeError
+from indexer.chain.types import Checkpoint, DecodeError
 from indexer.db.store import Store
 from indexer.demo.scenarios import build_demo_chain, demo_network
 from indexer.simulator.chain import ChainBuilder, Wallet, utxo
@@ -26,7 +26,7 @@ from indexer.sync.network import Epochs, NetworkInfo
 from indexer.sync.writer import Writer
 from tests.harness import tip_slot, views
 from tests.pg import Databases
-from tests.randomchain import frame
+from tests.randomchain import back_frame, frame
 
 
 class _Counting(Writer):
@@ -372,3 +372,38 @@ async def test_an_overlapped_batch_commits_only_after_the_one_before(
         assert writer.overlapped_batches == 1 and queue._unfinished_tasks == 0  # type: ignore[attr-defined]
     finally:
         await store.close()
+
+
+async def test_which_batches_are_overlapped(dsn: str) -> None:
+    """``_overlappable``: only a batch of blocks within the epoch in which the batch before it
+    (still committing) ended on a block, and only with a connection to spare."""
+    net = demo_network()
+    chain = build_demo_chain(net)
+    cal = EpochCalendar(parse_era_summaries(net.era_summaries_json(10**6)))
+    epoch3 = [i for i, b in enumerate(chain) if cal.epoch_of(b["slot"]) == 3]
+    ev = [decode_message(frame(b, chain[-1])) for b in chain]
+
+    def flight(events: list[Any], done: bool = False) -> Flight:
+        f = Flight(Decoded(Checkpoint(None, None, None, None), None, events=events))
+        f.task = asyncio.get_running_loop().create_future()
+        if done:
+            f.task.set_result(None)
+        return f
+
+    a, b = epoch3[0], epoch3[-1]  # the first and last block of epoch 3
+    back = decode_message(back_frame(chain[a], chain[-1]))
+    for max_size, spare in ((4, True), (2, False)):
+        store = await Store.connect(dsn, max_size=max_size)
+        try:
+            writer = Writer(store, Epochs(cal), NetworkInfo(0, net.k, 500_000_000, None))
+            ok = writer._overlappable
+            assert ok(ev[a + 3:b + 1], flight(ev[a:a + 3])) is spare
+            assert not ok(ev[a + 3:b + 1], None)  # nothing before it in flight
+            assert not ok(ev[a + 3:b + 1], flight(ev[a:a + 3], done=True))
+            assert not ok(ev[a + 3:b + 2], flight(ev[a:a + 3]))  # into the next epoch
+            # after one that crossed into epoch 3 (it sets ``copied`` once committed)
+            assert ok(ev[a + 2:b], flight(ev[a - 2:a + 2])) is spare
+            assert not ok(ev[a + 2:b], flight([*ev[a:a + 1], back]))  # after a rollback
+            assert not ok([back, *ev[a + 1:b]], flight(ev[a:a + 1]))  # with a rollback
+        finally:
+            await store.close()
