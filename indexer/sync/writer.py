@@ -132,8 +132,7 @@ class Writer:
         events = flight.batch.events
         started = self.state.batch_started = time.monotonic()  # health: a stuck batch
         try:
-            if events and before is not None and not before.task.done():
-                await self._prepare(events)  # the calendar for the check below
+            await self._prepare(events)  # the calendar for the check below
             if events and self._overlappable(events, before):
                 assert before is not None
                 await self._apply_overlapped(events, before, flight)
@@ -141,7 +140,7 @@ class Writer:
                 if before is not None:
                     await asyncio.shield(before.task)
                 if events:
-                    await self.apply(events)
+                    await self._apply(events)
             self.state.last_commit = time.monotonic()
             for hook in self.after_commit:
                 await hook()
@@ -217,10 +216,15 @@ class Writer:
     # --- one batch -----------------------------------------------------------------------------
 
     async def apply(self, events: list[ChainEvent]) -> None:
+        """Apply ``events`` as one batch, in one transaction."""
+        await self._prepare(events)
+        await self._apply(events)
+
+    async def _apply(self, events: list[ChainEvent]) -> None:
+        """``apply`` once ``_prepare``d."""
         started = time.monotonic()
         cur, stats = self.state.cursor, self.state.stats
         cursor = Position(cur.slot, cur.block_id, cur.height, cur.epoch, self._header)
-        await self._prepare(events)
         async with self.store.transaction() as tx:
             # hold the checkpoint row for the whole batch: writers beside the cursor (capture,
             # imports, fetches) lock it too, so none of them sees a rollback half done
@@ -309,7 +313,6 @@ class Writer:
             flight.copied.set()
             await asyncio.shield(before.task)
             await tx.check_writer()
-            await tx.spend(rows.spend_ids, rows.spend_idxs, rows.spend_slots)
             await self._link_rows(tx, rows)
             pruned = await self._close_batch(tx, cursor)
         self._committed(cursor, pruned, started)
@@ -389,7 +392,6 @@ class Writer:
             return
         rows.sort_by_key()
         await self._copy_rows(tx, rows)
-        await tx.spend(rows.spend_ids, rows.spend_idxs, rows.spend_slots)
         await self._link_rows(tx, rows)
 
     @staticmethod
@@ -403,8 +405,10 @@ class Writer:
         await tx.copy("mir_transfer", MIR_COLUMNS, rows.mirs)
 
     async def _link_rows(self, tx: StoreTx, rows: BatchRows) -> None:
-        """After the spends, the other rows that read what is stored: the pool certificates
-        (each pool's history), the payouts (withdrawals, registrations, outputs)."""
+        """The rows that read what is stored: the spends (of stored outputs), the pool
+        certificates (each pool's history), the payouts (withdrawals, registrations,
+        outputs)."""
+        await tx.spend(rows.spend_ids, rows.spend_idxs, rows.spend_slots)
         if rows.pool_certs:
             await self._pool_certs(tx, rows)
         await payouts.record(tx, rows.payout_outputs, rows.payout_inputs, self.net.pools)
