@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_chain import load_or_build  # noqa: E402
 from bench_e2e import Server, _run, _settle  # noqa: E402
+from bench_scale import clone  # noqa: E402
 
-from indexer.db.dsn import with_database  # noqa: E402
-from indexer.db.store import drop_database  # noqa: E402
+from indexer.db.store import drop_database, recreate_database  # noqa: E402
 
 DB = "indexer_bench_ab"
 
@@ -71,14 +71,10 @@ def _template(checkout: Path, admin: str, blocks: int) -> str:
 
 
 async def _database(admin: str, template: str | None) -> str:
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        suffix = f' TEMPLATE "{template}"' if template else ""
-        await conn.execute(f'CREATE DATABASE "{DB}"{suffix}')
-    finally:
-        await conn.close()
-    return with_database(admin, DB)
+    """A fresh database, or a clone of ``template``."""
+    if template is None:
+        return await recreate_database(admin, DB)
+    return await clone(admin, template, DB)
 
 
 def main() -> None:
