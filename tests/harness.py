@@ -138,10 +138,13 @@ def comparable(v: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, A
     return v
 
 
-async def views(dsn: str) -> dict[str, list[dict[str, Any]]]:
+async def views(dsn: str, queries: dict[str, str] | None = None
+                ) -> dict[str, list[dict[str, Any]]]:
+    """The rows of each of ``queries`` (the public views by default), by name."""
     store = await Store.connect(dsn)
     try:
-        return {name: [dict(r) for r in await store.fetch(sql)] for name, sql in VIEWS.items()}
+        return {name: [dict(r) for r in await store.fetch(sql)]
+                for name, sql in (queries or VIEWS).items()}
     finally:
         await store.close()
 

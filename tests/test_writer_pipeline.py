@@ -10,6 +10,7 @@ fails while the next one is under way, neither of them in the database."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -66,23 +67,32 @@ async def _run(dsn: str, frames: list[bytes], net: Any
 
     writer.after_commit.append(count)
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10)
+    error = await _drive(store, writer, queue, _trickle(queue, frames), DecodeError)
+    assert len(commits) > 1 and writer.overlapped > 0  # frames decoded during commits
+    return writer, error
+
+
+async def _drive(store: Store, writer: Writer, queue: asyncio.Queue[bytes],
+                 feed: Coroutine[Any, Any, None], catch: type[BaseException]
+                 ) -> BaseException | None:
+    """Run ``writer`` on ``queue`` while ``feed`` fills it, until every frame taken is
+    committed (or the writer stops): the ``catch`` it stopped with, if any. Closes ``store``."""
     stop = asyncio.Event()
-    feeder = asyncio.create_task(_trickle(queue, frames))
+    feeder = asyncio.create_task(feed)
     run = asyncio.create_task(writer.run(queue, stop))
-    error: BaseException | None = None
     try:
-        await feeder
+        await asyncio.wait({feeder, run}, return_when=asyncio.FIRST_COMPLETED)
         async with asyncio.timeout(60):
             while not run.done() and queue._unfinished_tasks:  # type: ignore[attr-defined]
                 await asyncio.sleep(0.01)
         stop.set()
         await run
-    except DecodeError as exc:
-        error = exc
+    except catch as exc:
+        return exc
     finally:
+        feeder.cancel()
         await store.close()
-    assert len(commits) > 1 and writer.overlapped > 0  # frames decoded during commits
-    return writer, error
+    return None
 
 
 _CHAIN_ROWS = {
@@ -99,11 +109,7 @@ _CHAIN_ROWS = {
 
 async def _chain_rows(dsn: str) -> dict[str, list[dict[str, Any]]]:
     """The tables the overlapped batches write, row for row (``views`` derive from them)."""
-    store = await Store.connect(dsn)
-    try:
-        return {t: [dict(r) for r in await store.fetch(q)] for t, q in _CHAIN_ROWS.items()}
-    finally:
-        await store.close()
+    return await views(dsn, _CHAIN_ROWS)
 
 
 async def _straight(databases: Databases, frames: list[bytes], net: Any) -> str:
@@ -179,23 +185,7 @@ async def _run_slow(dsn: str, frames: list[bytes], net: Any, fail_after: int | N
     writer.fail_after = fail_after
     await writer.load()
     queue: asyncio.Queue[bytes] = asyncio.Queue()
-    stop = asyncio.Event()
-    feeder = asyncio.create_task(_feed(queue, frames, gap_s))
-    run = asyncio.create_task(writer.run(queue, stop))
-    error: BaseException | None = None
-    try:
-        await asyncio.wait({feeder, run}, return_when=asyncio.FIRST_COMPLETED)
-        async with asyncio.timeout(60):
-            while not run.done() and queue._unfinished_tasks:  # type: ignore[attr-defined]
-                await asyncio.sleep(0.01)
-        stop.set()
-        await run
-    except _Boom as exc:
-        error = exc
-    finally:
-        feeder.cancel()
-        await store.close()
-    return writer, error
+    return writer, await _drive(store, writer, queue, _feed(queue, frames, gap_s), _Boom)
 
 
 async def test_batches_overlapped_on_two_connections_equal_a_straight_run(
@@ -251,7 +241,9 @@ async def test_a_batch_that_fails_takes_the_overlapped_next_one_with_it(
         dsn: str, databases: Databases) -> None:
     """Batch N fails at its checkpoint while N+1 has already copied its rows on the other
     connection: neither is in the database, which equals a straight run up to the batch
-    before N; the error is the one N raised."""
+    before N; the error is the one N raised. End to end: ``run`` cancels N+1 when N fails and
+    N+1 itself fails on N's error, so this fails only when both are broken (measured); the
+    second alone is ``test_an_overlapped_batch_commits_only_after_the_one_before``."""
     net = demo_network()
     chain = build_demo_chain(net)
     frames = [frame(b, chain[-1]) for b in chain]
