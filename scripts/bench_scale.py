@@ -2,7 +2,7 @@
 million registered, delegated stake credentials, and 3,000 pools (2 owners and a reward
 account each, with ~8 outputs per account), all older than the benchmark chain.
 
-Built once as a template database (``indexer_bench_scale_<outputs>``) and cloned for each
+Built once as a template database (``indexer_bench_scale_<outputs>_v<schema>``), cloned for each
 measured run (``CREATE DATABASE … TEMPLATE``). The outputs are generated inside PostgreSQL
 (``INSERT … SELECT`` over ``generate_series``, secondary indexes dropped during the load and
 rebuilt after): 11 million rows in a few minutes, where COPY from Python would spend most of
@@ -52,7 +52,9 @@ def pool_hash(j: int) -> bytes:
 
 
 def template_name(outputs: int) -> str:
-    return f"indexer_bench_scale_{outputs}"
+    """Per schema version: the A/B of two checkouts whose schemas differ (bench_ab.py) keeps
+    one template for each, instead of rebuilding a shared one for every run."""
+    return f"indexer_bench_scale_{outputs}_v{LATEST_VERSION}"
 
 
 _LOAD = """
