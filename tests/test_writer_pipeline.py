@@ -125,6 +125,15 @@ async def _straight(databases: Databases, frames: list[bytes], net: Any) -> str:
     return dsn
 
 
+async def _assert_straight(dsn: str, databases: Databases, frames: list[bytes], net: Any
+                           ) -> None:
+    """``dsn`` holds what a straight run over ``frames`` gives: the same views and chain
+    rows."""
+    straight = await _straight(databases, frames, net)
+    assert await views(dsn) == await views(straight)
+    assert await _chain_rows(dsn) == await _chain_rows(straight)
+
+
 async def test_pipelined_run_equals_batches_applied_one_by_one(
         dsn: str, databases: Databases) -> None:
     net = demo_network()
@@ -132,9 +141,7 @@ async def test_pipelined_run_equals_batches_applied_one_by_one(
     frames = [frame(b, chain[-1]) for b in chain]
     writer, error = await _run(dsn, frames, net)
     assert error is None and writer.state.cursor.block_id == chain[-1]["id"]
-    straight = await _straight(databases, frames, net)
-    assert await views(dsn) == await views(straight)
-    assert await _chain_rows(dsn) == await _chain_rows(straight)
+    await _assert_straight(dsn, databases, frames, net)
 
 
 class _SlowCommits(_Counting):
@@ -196,9 +203,7 @@ async def test_batches_overlapped_on_two_connections_equal_a_straight_run(
     writer, error = await _run_slow(dsn, frames, net)
     assert error is None and writer.state.cursor.block_id == chain[-1]["id"]
     assert writer.overlapped_batches >= 3  # begun while the batch before was committing
-    straight = await _straight(databases, frames, net)
-    assert await views(dsn) == await views(straight)
-    assert await _chain_rows(dsn) == await _chain_rows(straight)
+    await _assert_straight(dsn, databases, frames, net)
 
 
 def _payment_chain(n: int) -> tuple[Network, list[dict[str, Any]]]:
@@ -254,9 +259,7 @@ async def test_a_batch_that_fails_takes_the_overlapped_next_one_with_it(
     assert writer.state.cursor == done  # the writer's own cursor did not move either
     assert await tip_slot(dsn) == done.slot
     upto = next(i for i, b in enumerate(chain) if b["id"] == done.block_id)
-    straight = await _straight(databases, frames[:upto + 1], net)
-    assert await views(dsn) == await views(straight)
-    assert await _chain_rows(dsn) == await _chain_rows(straight)
+    await _assert_straight(dsn, databases, frames[:upto + 1], net)
 
 
 async def test_a_malformed_frame_in_the_next_batch_commits_the_good_ones(dsn: str) -> None:
